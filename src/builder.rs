@@ -1,0 +1,367 @@
+//! Every knob, validated once in [`Builder::build`].
+
+use std::time::Duration;
+
+use crate::cache::JwksCache;
+use crate::clock::{Clock, SystemClock};
+use crate::error::Error;
+use crate::fetch::Fetch;
+use crate::jwk::KeyLimits;
+use crate::keyset::{KeySet, SetLimits};
+use crate::policy::{Policy, PolicyConfig, RefreshStrategy};
+use crate::refresher::Refresher;
+use crate::shared::{Rounds, Shared};
+use crate::stats::{Board, LookupCounters};
+use crate::sync::{doorbell, spawn, Arc, AtomicBool, AtomicU8, Condvar, Mutex, Swap};
+
+/// Configures and starts a [`JwksCache`].
+///
+/// Setters take and return `self`; [`build`](Self::build) checks the whole
+/// configuration and starts the refresher thread without blocking on the
+/// first fetch (see [`JwksCache::wait_ready`]).
+#[must_use = "a Builder does nothing until build() is called"]
+pub struct Builder {
+    fetcher: Box<dyn Fetch>,
+    policy: PolicyConfig,
+    limits: SetLimits,
+    negative_ttl: Duration,
+    expired_wait: Duration,
+    refresh_timeout: Duration,
+    clock: Box<dyn Clock>,
+    thread_name: String,
+    seed: Option<u64>,
+}
+
+impl Builder {
+    pub(crate) fn new(fetcher: Box<dyn Fetch>) -> Self {
+        Self {
+            fetcher,
+            policy: PolicyConfig {
+                strategy: RefreshStrategy::Both,
+                interval: Duration::from_secs(20 * 60),
+                usage_threshold: 1000,
+                background: Some(0.8),
+                jitter: true,
+                min_refresh_interval: Duration::from_secs(30),
+                unknown_kid_cooldown: Duration::from_secs(30),
+                stale_while_error: Duration::from_secs(24 * 3600),
+                backoff_base: Duration::from_secs(1),
+                backoff_max: Duration::from_secs(300),
+                use_cache_headers: true,
+                min_ttl: Duration::from_secs(60),
+                max_ttl: Duration::from_secs(24 * 3600),
+            },
+            limits: SetLimits {
+                max_bytes: 256 * 1024,
+                max_keys: 100,
+                key: KeyLimits { max_kid_len: 256 },
+            },
+            negative_ttl: Duration::from_secs(300),
+            expired_wait: Duration::from_secs(5),
+            refresh_timeout: Duration::from_secs(30),
+            clock: Box::new(SystemClock),
+            thread_name: "jwks-refresher".to_owned(),
+            seed: None,
+        }
+    }
+
+    /// What makes a set due: its lifetime, a number of lookups, or both.
+    ///
+    /// Defaults to [`RefreshStrategy::Both`].
+    pub fn strategy(mut self, strategy: RefreshStrategy) -> Self {
+        self.policy.strategy = strategy;
+        self
+    }
+
+    /// The lifetime of a set when the source gives none (or
+    /// [`use_cache_headers`](Self::use_cache_headers) is off).
+    ///
+    /// Defaults to 20 minutes.
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.policy.interval = interval;
+        self
+    }
+
+    /// Successful lookups after which a set is due (usage strategy).
+    /// Counted per thread and summed in batches, so the trigger may fire up
+    /// to 64 lookups per active thread late.
+    ///
+    /// Defaults to 1000.
+    pub fn usage_threshold(mut self, lookups: u64) -> Self {
+        self.policy.usage_threshold = lookups;
+        self
+    }
+
+    /// Refresh in the background before the set is due, at
+    /// [`background_threshold`](Self::background_threshold) of its lifetime
+    /// or usage; readers never wait. When off, the first lookup that finds
+    /// the set due asks for the refresh and waits for it (up to
+    /// [`expired_wait`](Self::expired_wait)); one fetch serves every waiter.
+    ///
+    /// Defaults to on.
+    pub fn background_refresh(mut self, on: bool) -> Self {
+        self.policy.background = on.then_some(self.policy.background.unwrap_or(0.8));
+        self
+    }
+
+    /// The share θ of the lifetime (and of the usage threshold) at which the
+    /// background refresh fires, in `(0, 1)`; turns background refresh on.
+    /// A random delay of up to `(1 - θ) / 2` of the lifetime is added so a
+    /// fleet does not refresh in step (see [`jitter`](Self::jitter)).
+    ///
+    /// Defaults to 0.8.
+    pub fn background_threshold(mut self, theta: f64) -> Self {
+        self.policy.background = Some(theta);
+        self
+    }
+
+    /// Randomise background refresh times and backoff delays (full jitter).
+    /// Turn off only for deterministic tests.
+    ///
+    /// Defaults to on.
+    pub fn jitter(mut self, on: bool) -> Self {
+        self.policy.jitter = on;
+        self
+    }
+
+    /// The least time between two fetches triggered by usage (or, with
+    /// background refresh off, by lookups finding the set due): a flood of
+    /// lookups cannot turn into a flood of fetches. Must not exceed
+    /// [`interval`](Self::interval).
+    ///
+    /// Defaults to 30 seconds.
+    pub fn min_refresh_interval(mut self, interval: Duration) -> Self {
+        self.policy.min_refresh_interval = interval;
+        self
+    }
+
+    /// The re-fetch guard: an unknown kid triggers a refresh only if no
+    /// fetch started within this window. Misses cost the identity provider
+    /// at most one fetch per window, whatever the traffic.
+    ///
+    /// Defaults to 30 seconds.
+    pub fn unknown_kid_cooldown(mut self, cooldown: Duration) -> Self {
+        self.policy.unknown_kid_cooldown = cooldown;
+        self
+    }
+
+    /// How long a kid that a refresh did not bring stays in the negative
+    /// cache (64 kids at most, oldest evicted first); kids there never
+    /// trigger a refresh.
+    ///
+    /// Defaults to 5 minutes.
+    pub fn negative_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_ttl = ttl;
+        self
+    }
+
+    /// How long past its lifetime a set is still served while refreshes
+    /// fail; after that lookups fail closed with [`Error::Expired`].
+    ///
+    /// Defaults to 24 hours.
+    pub fn stale_while_error(mut self, grace: Duration) -> Self {
+        self.policy.stale_while_error = grace;
+        self
+    }
+
+    /// The first retry delay ceiling after a failure; it doubles with each
+    /// consecutive failure up to [`backoff_max`](Self::backoff_max), and the
+    /// actual delay is uniform below it (full jitter).
+    ///
+    /// Defaults to 1 second.
+    pub fn backoff_base(mut self, base: Duration) -> Self {
+        self.policy.backoff_base = base;
+        self
+    }
+
+    /// The longest retry delay; also the delay after non-transient failures
+    /// (4xx, TLS, malformed documents) and the cap on `Retry-After`.
+    ///
+    /// Defaults to 5 minutes.
+    pub fn backoff_max(mut self, max: Duration) -> Self {
+        self.policy.backoff_max = max;
+        self
+    }
+
+    /// Background refresh off: how long a lookup that finds the set due
+    /// waits for the refresh before it is served the current set anyway.
+    ///
+    /// Defaults to 5 seconds.
+    pub fn expired_wait(mut self, wait: Duration) -> Self {
+        self.expired_wait = wait;
+        self
+    }
+
+    /// How long [`JwksCache::refresh_now`] waits for its fetch.
+    ///
+    /// Defaults to 30 seconds.
+    pub fn refresh_timeout(mut self, timeout: Duration) -> Self {
+        self.refresh_timeout = timeout;
+        self
+    }
+
+    /// Take the lifetime from the source's cache headers (clamped to
+    /// [`min_ttl`](Self::min_ttl)..[`max_ttl`](Self::max_ttl)) instead of
+    /// [`interval`](Self::interval) when they give one.
+    ///
+    /// Defaults to on.
+    pub fn use_cache_headers(mut self, on: bool) -> Self {
+        self.policy.use_cache_headers = on;
+        self
+    }
+
+    /// The shortest lifetime cache headers may grant (`no-cache` and
+    /// `max-age=0` land here).
+    ///
+    /// Defaults to 1 minute.
+    pub fn min_ttl(mut self, ttl: Duration) -> Self {
+        self.policy.min_ttl = ttl;
+        self
+    }
+
+    /// The longest lifetime cache headers may grant.
+    ///
+    /// Defaults to 24 hours.
+    pub fn max_ttl(mut self, ttl: Duration) -> Self {
+        self.policy.max_ttl = ttl;
+        self
+    }
+
+    /// The byte cap on a document; a longer one fails the refresh.
+    ///
+    /// Defaults to 256 KiB.
+    pub fn max_document_bytes(mut self, bytes: usize) -> Self {
+        self.limits.max_bytes = bytes;
+        self
+    }
+
+    /// Entries past this index are skipped ([`SkipReason::TooManyKeys`](crate::SkipReason::TooManyKeys)).
+    ///
+    /// Defaults to 100.
+    pub fn max_keys(mut self, keys: usize) -> Self {
+        self.limits.max_keys = keys;
+        self
+    }
+
+    /// Entries with a longer `kid` are skipped.
+    ///
+    /// Defaults to 256 bytes.
+    pub fn max_kid_len(mut self, bytes: usize) -> Self {
+        self.limits.key.max_kid_len = bytes;
+        self
+    }
+
+    /// The clock the schedule reads. The refresher still sleeps in real
+    /// time; a manual clock changes what it decides when it wakes.
+    ///
+    /// Defaults to [`SystemClock`].
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    /// The refresher thread's name.
+    ///
+    /// Defaults to `"jwks-refresher"`.
+    pub fn thread_name(mut self, name: impl Into<String>) -> Self {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// Seeds the jitter's random numbers (for reproducible tests).
+    ///
+    /// Defaults to a per-process random seed.
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let p = &self.policy;
+        let fail = |msg: &str| Err(Error::Config(msg.to_owned()));
+        if p.interval.is_zero() {
+            return fail("interval must be positive");
+        }
+        if p.usage_threshold == 0 {
+            return fail("usage_threshold must be at least 1");
+        }
+        if let Some(theta) = p.background {
+            if !(theta > 0.0 && theta < 1.0) {
+                return fail("background_threshold must be between 0 and 1 (exclusive)");
+            }
+        }
+        if p.min_refresh_interval > p.interval {
+            return fail("min_refresh_interval must not exceed interval");
+        }
+        if p.backoff_base.is_zero() || p.backoff_base > p.backoff_max {
+            return fail("backoff_base must be positive and at most backoff_max");
+        }
+        if p.min_ttl.is_zero() || p.min_ttl > p.max_ttl {
+            return fail("min_ttl must be positive and at most max_ttl");
+        }
+        if self.limits.max_keys == 0 || self.limits.max_bytes < 2 || self.limits.key.max_kid_len == 0 {
+            return fail("max_keys, max_document_bytes and max_kid_len must be positive");
+        }
+        Ok(())
+    }
+
+    /// Checks the settings and starts the refresher thread, which fetches
+    /// the first set at once. Does not wait for it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for inconsistent settings (the message names the
+    /// knob); [`Error::Fetch`] with kind `Io` if the thread cannot start.
+    pub fn build(self) -> Result<JwksCache, Error> {
+        self.validate()?;
+        let (bell, bell_wait) = doorbell();
+        let shared = Arc::new(Shared {
+            current: Swap::new(Arc::new(KeySet::empty())),
+            counters: LookupCounters::new(self.policy.usage_threshold),
+            miss_gate: AtomicBool::new(false),
+            negative: Swap::new(Arc::new(Vec::new())),
+            missed_kid: Mutex::new(None),
+            pending: AtomicU8::new(0),
+            rounds: Mutex::new(Rounds::default()),
+            round_done: Condvar::new(),
+            board: Mutex::new(Board::default()),
+            bell,
+            clock: self.clock,
+            expired_wait: self.expired_wait,
+            refresh_timeout: self.refresh_timeout,
+        });
+        let seed = self.seed.unwrap_or_else(random_seed);
+        let refresher = Refresher {
+            shared: Arc::clone(&shared),
+            fetcher: self.fetcher,
+            policy: Policy::new(self.policy, seed),
+            limits: self.limits,
+            negative_ttl: self.negative_ttl,
+            bell: bell_wait,
+        };
+        let thread = spawn(self.thread_name, move || refresher.run()).map_err(|e| {
+            Error::Fetch(crate::error::FetchError::new(
+                crate::error::FetchErrorKind::Io,
+                format!("cannot start the refresher thread: {e}"),
+            ))
+        })?;
+        Ok(JwksCache::from_parts(shared, thread))
+    }
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x6a77_6b73);
+    h.finish()
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("source", &self.fetcher.describe())
+            .field("policy", &self.policy)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}

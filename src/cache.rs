@@ -1,0 +1,299 @@
+//! The `JwksCache` handle: the reader fast path, demands, bounded waits.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::builder::Builder;
+use crate::error::Error;
+use crate::fetch::Fetch;
+use crate::jwk::Key;
+use crate::keyset::{Freshness, KeySet};
+use crate::shared::{Shared, DUE, MANUAL, MISS, STOP, USAGE};
+use crate::stats::{snapshot, Status};
+use crate::sync::{Arc, JoinHandle, Mutex, Ordering};
+
+/// A cached JSON Web Key Set, refreshed by one background thread.
+///
+/// Cloning is cheap and every clone shares the same keys and thread; when the
+/// last clone is dropped the refresher is stopped and joined.
+///
+/// - **Reads** ([`with_key`](Self::with_key), [`get`](Self::get)) are
+///   lock-free and, in practice, wait-free: an atomic load of the published
+///   set, a hash lookup and a per-thread counter. They never touch the network.
+/// - **What may block**, and for how long: [`wait_ready`](Self::wait_ready)
+///   and [`get_or_wait`](Self::get_or_wait) up to the timeout you pass;
+///   [`refresh_now`](Self::refresh_now) up to `Builder::refresh_timeout`;
+///   with background refresh off, a lookup that finds the set due waits up to
+///   `Builder::expired_wait` for the refresh; dropping the last handle waits
+///   for an in-flight fetch to end (bounded by the fetcher's own timeouts).
+#[derive(Clone)]
+pub struct JwksCache {
+    shared: Arc<Shared>,
+    _owner: Arc<Owner>,
+}
+
+/// Stops and joins the refresher when the last handle goes.
+pub(crate) struct Owner {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.shared.ring(STOP);
+        if let Some(handle) = self.thread.lock().take() {
+            // A handle dropped by the fetcher itself, on the refresher
+            // thread, must not join itself: the thread exits on its own.
+            if !crate::sync::is_current(&handle) {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+impl JwksCache {
+    /// Starts configuring a cache over a custom source.
+    ///
+    /// ```
+    /// # use jwks_sync::{JwksCache, FileFetcher};
+    /// # use std::time::Duration;
+    /// # let dir = std::env::temp_dir().join(format!("jwks-doc-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// # let path = dir.join("jwks.json");
+    /// # let key = jwks_sync::testing::TestKey::generate(jwks_sync::testing::KeyAlg::Es256, "k1").unwrap();
+    /// # std::fs::write(&path, jwks_sync::testing::jwks_json(&[&key])).unwrap();
+    /// let cache = JwksCache::from_fetcher(FileFetcher::new(&path)).build()?;
+    /// cache.wait_ready(Duration::from_secs(5))?;
+    /// assert!(cache.get("k1").is_ok());
+    /// # Ok::<(), jwks_sync::Error>(())
+    /// ```
+    pub fn from_fetcher(fetcher: impl Fetch) -> Builder {
+        Builder::new(Box::new(fetcher))
+    }
+
+    pub(crate) fn from_parts(shared: Arc<Shared>, thread: JoinHandle<()>) -> Self {
+        Self {
+            _owner: Arc::new(Owner {
+                shared: Arc::clone(&shared),
+                thread: Mutex::new(Some(thread)),
+            }),
+            shared,
+        }
+    }
+
+    /// Runs `f` on the key for `kid`: the hot path.
+    ///
+    /// Lock-free, no reference count touched, no shared counter bumped: the
+    /// key stays valid for the duration of `f` even if a refresh publishes a
+    /// new set meanwhile. Keep `f` short (it delays freeing a replaced set).
+    ///
+    /// On a miss, asks for a refresh (at most once per
+    /// `Builder::unknown_kid_cooldown`) without waiting, and returns
+    /// [`Error::UnknownKid`]; use [`get_or_wait`](Self::get_or_wait) to wait.
+    ///
+    /// ```
+    /// # let cache = jwks_sync::doc_cache();
+    /// let algorithms = cache.with_key("k1", |key| key.algorithms())?;
+    /// assert!(algorithms.contains(jsonwebtoken::Algorithm::ES256));
+    /// # Ok::<(), jwks_sync::Error>(())
+    /// ```
+    #[inline]
+    pub fn with_key<R>(&self, kid: &str, f: impl FnOnce(&Key) -> R) -> Result<R, Error> {
+        let set = self.shared.current.load();
+        if let Some(key) = set.get(kid) {
+            if set.freshness().servable() {
+                if self.shared.counters.hit() {
+                    self.shared.ring(USAGE);
+                }
+                return Ok(f(key));
+            }
+        }
+        drop(set);
+        let key = self.resolve(kid, None)?;
+        Ok(f(&key))
+    }
+
+    /// The key for `kid`, as a shared handle. Same rules as
+    /// [`with_key`](Self::with_key); costs one reference-count increment.
+    pub fn get(&self, kid: &str) -> Result<Arc<Key>, Error> {
+        {
+            let set = self.shared.current.load();
+            if let Some(key) = set.get(kid) {
+                if set.freshness().servable() {
+                    if self.shared.counters.hit() {
+                        self.shared.ring(USAGE);
+                    }
+                    return Ok(Arc::clone(key));
+                }
+            }
+        }
+        self.resolve(kid, None)
+    }
+
+    /// The key for `kid`; on a miss, asks for a refresh (subject to the
+    /// unknown-kid cooldown) and waits up to `timeout` for it, also joining a
+    /// refresh already in flight. Before the first set is loaded it waits for
+    /// that. Returns [`Error::UnknownKid`] when the refresh did not bring the
+    /// kid, or at once when no refresh is allowed or running.
+    pub fn get_or_wait(&self, kid: &str, timeout: Duration) -> Result<Arc<Key>, Error> {
+        let deadline = Instant::now() + timeout;
+        if self.shared.current.load().generation() == 0 {
+            self.wait_ready_until(deadline)?;
+        }
+        self.resolve(kid, Some(deadline))
+    }
+
+    /// The slow path: due or expired sets, and misses.
+    #[cold]
+    #[inline(never)]
+    fn resolve(&self, kid: &str, wait: Option<Instant>) -> Result<Arc<Key>, Error> {
+        let shared = &*self.shared;
+        let mut set = shared.current.load_full();
+        if set.freshness() == Freshness::Due {
+            // Background refresh off and the set is due: one fetch for all
+            // lookups that find it so; each waits at most `expired_wait`.
+            let deadline = Instant::now() + shared.expired_wait;
+            match shared.demand_and_wait(DUE, deadline) {
+                Ok(_) | Err(Error::Timeout) => {}
+                Err(e) => return Err(e),
+            }
+            set = shared.current.load_full();
+        }
+        if let Some(key) = set.get(kid) {
+            return match set.freshness() {
+                Freshness::Expired => Err(self.expired_error()),
+                _ => {
+                    if shared.counters.hit() {
+                        shared.ring(USAGE);
+                    }
+                    Ok(Arc::clone(key))
+                }
+            };
+        }
+        shared.counters.miss();
+        if set.generation() == 0 {
+            return Err(Error::NotReady {
+                last_error: shared.last_error(),
+            });
+        }
+        if set.freshness() == Freshness::Expired {
+            return Err(self.expired_error());
+        }
+        if shared.is_negative(kid) {
+            shared.counters.suppressed();
+            return Err(Error::UnknownKid);
+        }
+        // Acquire: pairs with the refresher's Release when it reopens the gate.
+        let gate_maybe_open = shared.miss_gate.load(Ordering::Acquire);
+        if !gate_maybe_open && wait.is_none() {
+            shared.counters.suppressed();
+            return Err(Error::UnknownKid);
+        }
+        let rounds = shared.rounds.lock();
+        // AcqRel: only one caller per cooldown wins the gate; pairs with the
+        // refresher's Release store that reopened it.
+        let target = if gate_maybe_open && shared.miss_gate.swap(false, Ordering::AcqRel) {
+            *shared.missed_kid.lock() = Some(Box::from(kid));
+            shared.ring(MISS);
+            Some(rounds.done + 1)
+        } else {
+            shared.counters.suppressed();
+            // Acquire: pairs with `Shared::ring`; a pending demand means the
+            // next round will fetch, so it is worth waiting for.
+            let pending = shared.pending.load(Ordering::Acquire) & (MISS | MANUAL | DUE) != 0;
+            (rounds.fetching || pending).then_some(rounds.done + 1)
+        };
+        let (Some(deadline), Some(target)) = (wait, target) else {
+            return Err(Error::UnknownKid);
+        };
+        shared.wait_for_round(rounds, target, deadline)?;
+        let set = shared.current.load_full();
+        match set.get(kid) {
+            Some(key) if set.freshness() != Freshness::Expired => {
+                if shared.counters.hit() {
+                    shared.ring(USAGE);
+                }
+                Ok(Arc::clone(key))
+            }
+            Some(_) => Err(self.expired_error()),
+            None => Err(Error::UnknownKid),
+        }
+    }
+
+    #[cold]
+    fn expired_error(&self) -> Error {
+        let now = self.shared.clock.now();
+        let board = self.shared.board.lock();
+        Error::Expired {
+            since: board
+                .expires_at
+                .map_or(Duration::ZERO, |t| now.saturating_duration_since(t)),
+            last_error: board.last_error.clone().map(Box::new),
+        }
+    }
+
+    /// Blocks until the first key set is published (`Ok`), the first fetch
+    /// fails (that error, inside [`Error::NotReady`]), or `timeout` passes
+    /// ([`Error::Timeout`]). Returns at once once a set is loaded.
+    pub fn wait_ready(&self, timeout: Duration) -> Result<(), Error> {
+        self.wait_ready_until(Instant::now() + timeout)
+    }
+
+    fn wait_ready_until(&self, deadline: Instant) -> Result<(), Error> {
+        let shared = &*self.shared;
+        let mut rounds = shared.rounds.lock();
+        loop {
+            if shared.current.load().generation() > 0 {
+                return Ok(());
+            }
+            if let Some(Err(e)) = &rounds.last {
+                return Err(Error::NotReady {
+                    last_error: Some(Box::new(e.clone())),
+                });
+            }
+            if rounds.stopped {
+                return Err(Error::Stopped);
+            }
+            let (guard, timed_out) = shared.round_done.wait_until(rounds, deadline);
+            rounds = guard;
+            if timed_out && shared.current.load().generation() == 0 {
+                return Err(Error::Timeout);
+            }
+        }
+    }
+
+    /// Fetches now, ignoring schedule, backoff and guards, and waits (up to
+    /// `Builder::refresh_timeout`) for the outcome. Coalesced with any fetch
+    /// in flight: callers during a fetch share its result.
+    pub fn refresh_now(&self) -> Result<(), Error> {
+        let deadline = Instant::now() + self.shared.refresh_timeout;
+        match self.shared.demand_and_wait(MANUAL, deadline)? {
+            Some(outcome) => outcome,
+            None => Err(Error::Timeout),
+        }
+    }
+
+    /// The key set now in service (generation 0 and no keys before the first
+    /// fetch succeeds).
+    pub fn snapshot(&self) -> Arc<KeySet> {
+        self.shared.current.load_full()
+    }
+
+    /// Counters, schedule and health, for dashboards and `/healthz`.
+    pub fn status(&self) -> Status {
+        let set = self.shared.current.load_full();
+        let now = self.shared.clock.now();
+        let board = self.shared.board.lock();
+        snapshot(&self.shared.counters, &board, &set, now)
+    }
+}
+
+impl fmt::Debug for JwksCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = self.shared.current.load();
+        f.debug_struct("JwksCache")
+            .field("generation", &set.generation())
+            .field("keys", &set.keys().len())
+            .finish_non_exhaustive()
+    }
+}

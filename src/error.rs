@@ -1,0 +1,229 @@
+//! Errors: one `Clone` enum the caller matches on, with structured sub-kinds.
+//!
+//! Messages say what happened and what to change; they never carry key
+//! material or whole tokens.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Everything that can go wrong when looking up a key or running the cache.
+///
+/// `Clone`, because one failed refresh is reported to every waiter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// No key with this `kid` is in the current set (after any refresh the
+    /// call was allowed to wait for). Unknown kids trigger at most one refresh
+    /// per `Builder::unknown_kid_cooldown`.
+    UnknownKid,
+    /// No key set has been loaded yet; `last_error` is why the latest attempt
+    /// failed, if one has. Use `JwksCache::wait_ready` at start-up.
+    NotReady {
+        /// The error of the latest failed attempt, if any.
+        last_error: Option<Box<Error>>,
+    },
+    /// The key set is past its lifetime plus `Builder::stale_while_error` and
+    /// every refresh since has failed: lookups fail closed until one succeeds.
+    Expired {
+        /// How long ago the set reached its hard-expiry deadline.
+        since: Duration,
+        /// The error of the latest failed refresh.
+        last_error: Option<Box<Error>>,
+    },
+    /// Fetching the key set failed (transport, status, size, timeout, ...).
+    Fetch(FetchError),
+    /// The fetched document was rejected as a whole; the previous set stays.
+    KeySet(KeySetError),
+    /// A bounded wait ran out before the refresher answered.
+    Timeout,
+    /// The refresher thread is gone (the cache is shutting down, or the
+    /// thread stopped after an internal error).
+    Stopped,
+    /// The builder's settings are inconsistent; the message names the knob.
+    Config(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::UnknownKid => f.write_str("no key with this kid in the key set"),
+            Error::NotReady { last_error: None } => f.write_str("no key set loaded yet"),
+            Error::NotReady {
+                last_error: Some(e),
+            } => write!(f, "no key set loaded yet: {e}"),
+            Error::Expired { since, last_error } => {
+                write!(
+                    f,
+                    "key set expired {}s ago and could not be refreshed",
+                    since.as_secs()
+                )?;
+                if let Some(e) = last_error {
+                    write!(f, ": {e}")?;
+                }
+                Ok(())
+            }
+            Error::Fetch(e) => write!(f, "fetching the key set failed: {e}"),
+            Error::KeySet(e) => write!(f, "key set rejected: {e}"),
+            Error::Timeout => f.write_str("timed out waiting for the key set refresher"),
+            Error::Stopped => f.write_str("the key set refresher has stopped"),
+            Error::Config(msg) => write!(f, "invalid configuration: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Fetch(e) => Some(e),
+            Error::KeySet(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<FetchError> for Error {
+    fn from(e: FetchError) -> Self {
+        Error::Fetch(e)
+    }
+}
+
+impl From<KeySetError> for Error {
+    fn from(e: KeySetError) -> Self {
+        Error::KeySet(e)
+    }
+}
+
+/// What kind of failure a [`FetchError`] is; decides how the refresher retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FetchErrorKind {
+    /// Could not connect or the connection broke (retried with backoff).
+    Connect,
+    /// A connect, header or total timeout ran out (retried with backoff).
+    Timeout,
+    /// TLS failed: unknown issuer, bad certificate, pin mismatch (retried
+    /// with the longest backoff).
+    Tls,
+    /// The server answered with this HTTP status (5xx and 429 retried with
+    /// backoff honouring `Retry-After`; other codes with the longest backoff).
+    Status(u16),
+    /// The body was larger than the byte cap.
+    TooLarge,
+    /// The response's `Content-Type` is not JSON.
+    ContentType,
+    /// A redirect was refused (too many, to plain http, or to a host that is
+    /// not allowed).
+    Redirect,
+    /// The URL is not allowed (not https without the explicit opt-in).
+    Url,
+    /// OpenID Connect discovery failed or returned an unacceptable document.
+    Discovery,
+    /// Reading the source failed (I/O).
+    Io,
+    /// The fetcher panicked; the refresher caught it and carries on.
+    Panicked,
+    /// Anything else a custom fetcher reports.
+    Other,
+}
+
+/// A failed fetch, as reported by a [`Fetch`](crate::Fetch) implementation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchError {
+    kind: FetchErrorKind,
+    message: String,
+    retry_after: Option<Duration>,
+}
+
+impl FetchError {
+    /// A fetch error of `kind` with a human-readable `message` (no secrets).
+    pub fn new(kind: FetchErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Asks the refresher to wait at least `delay` before the next attempt
+    /// (HTTP `Retry-After`), within `Builder::backoff_max`.
+    pub fn with_retry_after(mut self, delay: Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> FetchErrorKind {
+        self.kind
+    }
+
+    /// The human-readable description.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The server's requested delay before the next attempt, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// Whether retrying soon may help: connection problems, timeouts, 5xx,
+    /// 429 and I/O errors. Others (4xx, TLS, refused redirects, bad content)
+    /// are retried only at the longest backoff.
+    pub fn is_transient(&self) -> bool {
+        match self.kind {
+            FetchErrorKind::Connect
+            | FetchErrorKind::Timeout
+            | FetchErrorKind::Io
+            | FetchErrorKind::Panicked
+            | FetchErrorKind::Other => true,
+            FetchErrorKind::Status(code) => code == 429 || code == 408 || code >= 500,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            FetchErrorKind::Status(code) => write!(f, "http status {code}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for FetchError {}
+
+/// Why a fetched document was rejected as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeySetError {
+    /// The body is not valid JSON.
+    NotJson(String),
+    /// The document is not an object with a `keys` array.
+    NoKeysArray,
+    /// The body exceeds the byte cap (`Builder::max_document_bytes`).
+    TooLarge {
+        /// The cap in bytes.
+        limit: usize,
+    },
+    /// No entry was usable; `skipped` entries were rejected (see `Status`).
+    NoUsableKeys {
+        /// How many entries were skipped.
+        skipped: usize,
+    },
+}
+
+impl fmt::Display for KeySetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySetError::NotJson(e) => write!(f, "not valid json ({e})"),
+            KeySetError::NoKeysArray => f.write_str("no \"keys\" array at the top level"),
+            KeySetError::TooLarge { limit } => write!(f, "document over the {limit}-byte cap"),
+            KeySetError::NoUsableKeys { skipped } => {
+                write!(f, "no usable key ({skipped} entries skipped)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for KeySetError {}

@@ -1,0 +1,149 @@
+//! Where key sets come from: the [`Fetch`] trait and the file source.
+//!
+//! The refresher thread is the only caller of a fetcher, one call at a time,
+//! so an implementation may block (that is the point) and keep state.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{FetchError, FetchErrorKind};
+
+/// HTTP validators from the last successful response, sent back so the
+/// server can answer `304 Not Modified`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    /// The `ETag` header, sent back as `If-None-Match`.
+    pub etag: Option<String>,
+    /// The `Last-Modified` header, sent back as `If-Modified-Since`.
+    pub last_modified: Option<String>,
+}
+
+/// What the refresher asks a fetcher for.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FetchRequest {
+    /// Validators of the set now in service (empty before the first success).
+    pub validators: Validators,
+    /// The byte cap: a longer body must fail with [`FetchErrorKind::TooLarge`]
+    /// without being read whole.
+    pub max_bytes: usize,
+}
+
+/// A fetcher's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchResponse {
+    body: Option<Vec<u8>>,
+    max_age: Option<Duration>,
+    validators: Validators,
+}
+
+impl FetchResponse {
+    /// A fresh JWKS document.
+    pub fn document(body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            body: Some(body.into()),
+            max_age: None,
+            validators: Validators::default(),
+        }
+    }
+
+    /// The set in service is still current (HTTP `304 Not Modified`).
+    pub fn not_modified() -> Self {
+        Self {
+            body: None,
+            max_age: None,
+            validators: Validators::default(),
+        }
+    }
+
+    /// The lifetime the source grants (HTTP `max-age` minus `Age`, or
+    /// `Expires` minus `Date`); the cache clamps it to
+    /// `[Builder::min_ttl, Builder::max_ttl]` and may ignore it
+    /// (`Builder::use_cache_headers`).
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// Validators to send back on the next fetch. On a `304` response, empty
+    /// validators keep the previous ones.
+    pub fn with_validators(mut self, validators: Validators) -> Self {
+        self.validators = validators;
+        self
+    }
+
+    /// The document, or `None` for "not modified".
+    pub fn body(&self) -> Option<&[u8]> {
+        self.body.as_deref()
+    }
+
+    /// The lifetime hint, if any.
+    pub fn max_age(&self) -> Option<Duration> {
+        self.max_age
+    }
+
+    /// The validators.
+    pub fn validators(&self) -> &Validators {
+        &self.validators
+    }
+
+    pub(crate) fn into_parts(self) -> (Option<Vec<u8>>, Option<Duration>, Validators) {
+        (self.body, self.max_age, self.validators)
+    }
+}
+
+/// A source of JWKS documents, called only from the refresher thread.
+///
+/// Implementations should bound their own blocking (timeouts) and honour
+/// [`FetchRequest::max_bytes`]. A panic is caught and reported to waiters as
+/// [`FetchErrorKind::Panicked`]; the refresher carries on with backoff.
+pub trait Fetch: Send + 'static {
+    /// Fetches the current document.
+    fn fetch(&mut self, request: &FetchRequest) -> Result<FetchResponse, FetchError>;
+
+    /// A short description for logs (no credentials).
+    fn describe(&self) -> String {
+        "custom fetcher".to_owned()
+    }
+}
+
+/// Reads the key set from a local file on every refresh.
+///
+/// - the file is read at most `max_bytes + 1` bytes deep;
+/// - no validators: every refresh parses the file again.
+#[derive(Debug, Clone)]
+pub struct FileFetcher {
+    path: PathBuf,
+}
+
+impl FileFetcher {
+    /// A fetcher for the JWKS document at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+}
+
+impl Fetch for FileFetcher {
+    fn fetch(&mut self, request: &FetchRequest) -> Result<FetchResponse, FetchError> {
+        use std::io::Read;
+        let io_err =
+            |e: std::io::Error| FetchError::new(FetchErrorKind::Io, format!("{}: {e}", self.path.display()));
+        let file = std::fs::File::open(&self.path).map_err(io_err)?;
+        let mut body = Vec::new();
+        let cap = u64::try_from(request.max_bytes).unwrap_or(u64::MAX);
+        file.take(cap.saturating_add(1))
+            .read_to_end(&mut body)
+            .map_err(io_err)?;
+        if body.len() > request.max_bytes {
+            return Err(FetchError::new(
+                FetchErrorKind::TooLarge,
+                format!("{} is over {} bytes", self.path.display(), request.max_bytes),
+            ));
+        }
+        Ok(FetchResponse::document(body))
+    }
+
+    fn describe(&self) -> String {
+        format!("file {}", self.path.display())
+    }
+}

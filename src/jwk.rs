@@ -1,0 +1,445 @@
+//! One JSON Web Key (RFC 7517 §4) turned into a verification key, or the
+//! reason it was skipped. Pure: no I/O, no concurrency.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::{Map, Value};
+
+/// Limits applied to each entry; set through the builder.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeyLimits {
+    pub(crate) max_kid_len: usize,
+}
+
+/// The public-key family and size of a [`Key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyType {
+    /// RSA with a modulus of `bits` bits.
+    Rsa {
+        /// Modulus length in bits.
+        bits: u32,
+    },
+    /// ECDSA on NIST P-256.
+    EcP256,
+    /// ECDSA on NIST P-384.
+    EcP384,
+    /// EdDSA on Ed25519.
+    Ed25519,
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyType::Rsa { bits } => write!(f, "RSA-{bits}"),
+            KeyType::EcP256 => f.write_str("EC P-256"),
+            KeyType::EcP384 => f.write_str("EC P-384"),
+            KeyType::Ed25519 => f.write_str("OKP Ed25519"),
+        }
+    }
+}
+
+/// A small set of [`Algorithm`]s, one bit each.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct AlgorithmSet(u16);
+
+const ALL_ASYMMETRIC: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+fn bit(alg: Algorithm) -> u16 {
+    // HMAC and any algorithm added to jsonwebtoken later map to no bit: a
+    // remote key set never vouches for them.
+    match alg {
+        Algorithm::RS256 => 1 << 0,
+        Algorithm::RS384 => 1 << 1,
+        Algorithm::RS512 => 1 << 2,
+        Algorithm::PS256 => 1 << 3,
+        Algorithm::PS384 => 1 << 4,
+        Algorithm::PS512 => 1 << 5,
+        Algorithm::ES256 => 1 << 6,
+        Algorithm::ES384 => 1 << 7,
+        Algorithm::EdDSA => 1 << 8,
+        _ => 0,
+    }
+}
+
+impl AlgorithmSet {
+    /// The empty set.
+    pub const fn empty() -> Self {
+        Self(0)
+    }
+
+    /// Every asymmetric algorithm jsonwebtoken verifies (no HMAC, no `none`).
+    pub fn asymmetric() -> Self {
+        ALL_ASYMMETRIC.into_iter().collect()
+    }
+
+    /// Adds `alg` (HMAC algorithms are never added).
+    pub fn insert(&mut self, alg: Algorithm) {
+        self.0 |= bit(alg);
+    }
+
+    /// Whether `alg` is in the set.
+    #[inline]
+    pub fn contains(self, alg: Algorithm) -> bool {
+        let b = bit(alg);
+        b != 0 && self.0 & b != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The algorithms in the set, in a fixed order.
+    pub fn iter(self) -> impl Iterator<Item = Algorithm> {
+        ALL_ASYMMETRIC.into_iter().filter(move |a| self.contains(*a))
+    }
+
+    /// The members both sets have.
+    pub fn intersection(self, other: Self) -> Self {
+        Self(self.0 & other.0)
+    }
+}
+
+impl FromIterator<Algorithm> for AlgorithmSet {
+    fn from_iter<I: IntoIterator<Item = Algorithm>>(iter: I) -> Self {
+        let mut set = Self::empty();
+        for alg in iter {
+            set.insert(alg);
+        }
+        set
+    }
+}
+
+impl fmt::Debug for AlgorithmSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// A usable verification key, built once when the set was fetched.
+pub struct Key {
+    kid: Option<Box<str>>,
+    key_type: KeyType,
+    algorithms: AlgorithmSet,
+    decoding: DecodingKey,
+}
+
+impl Key {
+    /// The key's `kid`, if the entry had one.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// Family and size.
+    pub fn key_type(&self) -> KeyType {
+        self.key_type
+    }
+
+    /// The algorithms this key may verify: its `alg` if the entry named one,
+    /// otherwise every algorithm of its family (EC: the one of its curve).
+    pub fn algorithms(&self) -> AlgorithmSet {
+        self.algorithms
+    }
+
+    /// Whether a token signed with `alg` may be verified with this key.
+    #[inline]
+    pub fn allows(&self, alg: Algorithm) -> bool {
+        self.algorithms.contains(alg)
+    }
+
+    /// The pre-built `jsonwebtoken` key. Check [`Key::allows`] for the
+    /// token's `alg` before using it.
+    pub fn decoding_key(&self) -> &DecodingKey {
+        &self.decoding
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("kid", &self.kid)
+            .field("key_type", &self.key_type)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why one entry of a key set was not used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// A member is missing or has the wrong JSON type or encoding.
+    Malformed(&'static str),
+    /// `kty` is not `RSA`, `EC` or `OKP`.
+    UnsupportedKeyType(String),
+    /// `crv` is not `P-256`, `P-384` (EC) or `Ed25519` (OKP).
+    UnsupportedCurve(String),
+    /// `alg` is unknown, symmetric, or does not fit the key type or curve.
+    UnsupportedAlgorithm(String),
+    /// `use` is present and is not `sig`.
+    NotForSignatures,
+    /// `key_ops` is present and does not include `verify`.
+    NoVerifyOperation,
+    /// `kty` is `oct`: a shared secret is never trusted from a remote set.
+    Symmetric,
+    /// The entry carries private-key members (`d`, `p`, ...).
+    PrivateKeyMaterial,
+    /// RSA modulus shorter than 2048 bits.
+    RsaModulusTooSmall(u32),
+    /// RSA modulus longer than 8192 bits.
+    RsaModulusTooLarge(u32),
+    /// RSA exponent not an odd value between 3 and 2^32 - 1.
+    RsaBadExponent,
+    /// EC or OKP coordinate of the wrong length for its curve.
+    BadCoordinateLength,
+    /// The crypto library rejected the key (for example, not a curve point).
+    InvalidKey,
+    /// `kid` longer than `Builder::max_kid_len`.
+    KidTooLong(usize),
+    /// An earlier usable entry has the same `kid` (the first one wins).
+    DuplicateKid,
+    /// The entry is past `Builder::max_keys`.
+    TooManyKeys,
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::Malformed(member) => write!(f, "malformed member {member}"),
+            SkipReason::UnsupportedKeyType(kty) => write!(f, "unsupported kty {kty:?}"),
+            SkipReason::UnsupportedCurve(crv) => write!(f, "unsupported crv {crv:?}"),
+            SkipReason::UnsupportedAlgorithm(alg) => write!(f, "unsupported alg {alg:?}"),
+            SkipReason::NotForSignatures => f.write_str("use is not \"sig\""),
+            SkipReason::NoVerifyOperation => f.write_str("key_ops lacks \"verify\""),
+            SkipReason::Symmetric => f.write_str("symmetric (oct) key"),
+            SkipReason::PrivateKeyMaterial => f.write_str("contains private key members"),
+            SkipReason::RsaModulusTooSmall(bits) => write!(f, "rsa modulus {bits} bits < 2048"),
+            SkipReason::RsaModulusTooLarge(bits) => write!(f, "rsa modulus {bits} bits > 8192"),
+            SkipReason::RsaBadExponent => f.write_str("rsa exponent not a small odd value"),
+            SkipReason::BadCoordinateLength => f.write_str("coordinate length wrong for curve"),
+            SkipReason::InvalidKey => f.write_str("rejected by the crypto library"),
+            SkipReason::KidTooLong(len) => write!(f, "kid of {len} bytes over the limit"),
+            SkipReason::DuplicateKid => f.write_str("duplicate kid (first entry kept)"),
+            SkipReason::TooManyKeys => f.write_str("over the key-count limit"),
+        }
+    }
+}
+
+/// Parses one `keys` entry.
+pub(crate) fn parse_entry(entry: &Value, limits: KeyLimits) -> Result<Key, SkipReason> {
+    let obj = entry
+        .as_object()
+        .ok_or(SkipReason::Malformed("entry is not an object"))?;
+    let kty = str_member(obj, "kty")?.ok_or(SkipReason::Malformed("kty"))?;
+    let kid = str_member(obj, "kid")?;
+    if let Some(kid) = kid {
+        if kid.len() > limits.max_kid_len {
+            return Err(SkipReason::KidTooLong(kid.len()));
+        }
+    }
+    if let Some(usage) = str_member(obj, "use")? {
+        if usage != "sig" {
+            return Err(SkipReason::NotForSignatures);
+        }
+    }
+    if let Some(ops) = obj.get("key_ops") {
+        let ops = ops.as_array().ok_or(SkipReason::Malformed("key_ops"))?;
+        if !ops.iter().any(|op| op.as_str() == Some("verify")) {
+            return Err(SkipReason::NoVerifyOperation);
+        }
+    }
+    let alg = match str_member(obj, "alg")? {
+        None => None,
+        Some(name) => Some(parse_alg(name)?),
+    };
+    if kty == "oct" {
+        return Err(SkipReason::Symmetric);
+    }
+    if ["d", "p", "q", "dp", "dq", "qi", "k"]
+        .iter()
+        .any(|m| obj.contains_key(*m))
+    {
+        return Err(SkipReason::PrivateKeyMaterial);
+    }
+    let (key_type, family, decoding) = match kty {
+        "RSA" => rsa(obj)?,
+        "EC" => ec(obj)?,
+        "OKP" => okp(obj)?,
+        other => return Err(SkipReason::UnsupportedKeyType(truncate(other))),
+    };
+    let algorithms = match alg {
+        Some(alg) if family.contains(alg) => std::iter::once(alg).collect(),
+        Some(alg) => return Err(SkipReason::UnsupportedAlgorithm(format!("{alg:?}"))),
+        None => family,
+    };
+    Ok(Key {
+        kid: kid.map(Box::from),
+        key_type,
+        algorithms,
+        decoding,
+    })
+}
+
+fn parse_alg(name: &str) -> Result<Algorithm, SkipReason> {
+    // RFC 9864 names the fully specified Ed25519 algorithm "Ed25519".
+    let alg = if name == "Ed25519" {
+        Algorithm::EdDSA
+    } else {
+        name.parse::<Algorithm>()
+            .map_err(|_| SkipReason::UnsupportedAlgorithm(truncate(name)))?
+    };
+    if bit(alg) == 0 {
+        return Err(SkipReason::UnsupportedAlgorithm(truncate(name)));
+    }
+    Ok(alg)
+}
+
+type Built = (KeyType, AlgorithmSet, DecodingKey);
+
+fn rsa(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
+    let n = b64_member(obj, "n")?;
+    let e = b64_member(obj, "e")?;
+    let n = strip_leading_zeros(&n);
+    let e = strip_leading_zeros(&e);
+    let bits = bit_length(n);
+    if bits < 2048 {
+        return Err(SkipReason::RsaModulusTooSmall(bits));
+    }
+    if bits > 8192 {
+        return Err(SkipReason::RsaModulusTooLarge(bits));
+    }
+    if e.is_empty() || e.len() > 4 {
+        return Err(SkipReason::RsaBadExponent);
+    }
+    let exp = e.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
+    if exp < 3 || exp % 2 == 0 {
+        return Err(SkipReason::RsaBadExponent);
+    }
+    let family = [
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+    ]
+    .into_iter()
+    .collect();
+    Ok((
+        KeyType::Rsa { bits },
+        family,
+        DecodingKey::from_rsa_raw_components(n, e),
+    ))
+}
+
+fn ec(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
+    let crv = str_member(obj, "crv")?.ok_or(SkipReason::Malformed("crv"))?;
+    let (key_type, alg, len, verify_alg): (_, _, _, &'static aws_lc_rs::signature::EcdsaVerificationAlgorithm) =
+        match crv {
+            "P-256" => (
+                KeyType::EcP256,
+                Algorithm::ES256,
+                32,
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
+            ),
+            "P-384" => (
+                KeyType::EcP384,
+                Algorithm::ES384,
+                48,
+                &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED,
+            ),
+            other => return Err(SkipReason::UnsupportedCurve(truncate(other))),
+        };
+    let x = b64_member(obj, "x")?;
+    let y = b64_member(obj, "y")?;
+    if x.len() != len || y.len() != len {
+        return Err(SkipReason::BadCoordinateLength);
+    }
+    let mut point = Vec::with_capacity(1 + 2 * len);
+    point.push(0x04);
+    point.extend_from_slice(&x);
+    point.extend_from_slice(&y);
+    // Reject points that are not on the curve now, not at first use.
+    aws_lc_rs::signature::ParsedPublicKey::new(verify_alg, &point)
+        .map_err(|_| SkipReason::InvalidKey)?;
+    Ok((
+        key_type,
+        std::iter::once(alg).collect(),
+        DecodingKey::from_ec_der(&point),
+    ))
+}
+
+fn okp(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
+    let crv = str_member(obj, "crv")?.ok_or(SkipReason::Malformed("crv"))?;
+    if crv != "Ed25519" {
+        return Err(SkipReason::UnsupportedCurve(truncate(crv)));
+    }
+    let x = b64_member(obj, "x")?;
+    if x.len() != 32 {
+        return Err(SkipReason::BadCoordinateLength);
+    }
+    aws_lc_rs::signature::ParsedPublicKey::new(&aws_lc_rs::signature::ED25519, &x)
+        .map_err(|_| SkipReason::InvalidKey)?;
+    Ok((
+        KeyType::Ed25519,
+        std::iter::once(Algorithm::EdDSA).collect(),
+        DecodingKey::from_ed_der(&x),
+    ))
+}
+
+/// An optional string member; present with another JSON type is malformed.
+fn str_member<'a>(
+    obj: &'a Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<&'a str>, SkipReason> {
+    match obj.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(SkipReason::Malformed(name)),
+    }
+}
+
+/// A required base64url (unpadded, RFC 7518 §6) member.
+fn b64_member(obj: &Map<String, Value>, name: &'static str) -> Result<Vec<u8>, SkipReason> {
+    let s = str_member(obj, name)?.ok_or(SkipReason::Malformed(name))?;
+    URL_SAFE_NO_PAD
+        .decode(s.trim_end_matches('='))
+        .map_err(|_| SkipReason::Malformed(name))
+}
+
+fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[first..]
+}
+
+fn bit_length(be: &[u8]) -> u32 {
+    match be.first() {
+        None => 0,
+        Some(top) => {
+            let len = u32::try_from(be.len()).unwrap_or(u32::MAX / 8);
+            (len - 1) * 8 + (8 - top.leading_zeros())
+        }
+    }
+}
+
+/// Keeps reasons short: a hostile document cannot make them large.
+fn truncate(s: &str) -> String {
+    s.chars().take(32).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,229 @@
+//! An immutable key-set snapshot: kid → key, built once per fetch.
+//!
+//! Pure parsing, no concurrency except the one freshness byte the refresher
+//! flips in place (fresh → due → stale → expired) so that readers learn it
+//! from the cache line they already loaded.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use serde_json::Value;
+
+use crate::error::KeySetError;
+use crate::jwk::{parse_entry, Key, KeyLimits, SkipReason};
+use crate::sync::{Arc, AtomicU8, Ordering};
+
+/// Limits on a whole document; set through the builder.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SetLimits {
+    pub(crate) max_bytes: usize,
+    pub(crate) max_keys: usize,
+    pub(crate) key: KeyLimits,
+}
+
+/// One entry of a document that was not used, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedKey {
+    /// Position in the document's `keys` array.
+    pub index: usize,
+    /// The entry's `kid` if it had a string one (at most 64 characters kept).
+    pub kid: Option<String>,
+    /// Why it was skipped.
+    pub reason: SkipReason,
+}
+
+/// How far past its lifetime the published set is. Stored in the set itself
+/// so the reader learns it from memory it already touches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Freshness {
+    /// Within its lifetime.
+    Fresh = 0,
+    /// Past its lifetime; a refresh failed or is scheduled: serve as is.
+    Stale = 1,
+    /// Past its lifetime with background refresh off: the next lookup asks
+    /// for a refresh and waits (bounded) for it.
+    Due = 2,
+    /// Past lifetime + stale-while-error: lookups fail closed.
+    Expired = 3,
+}
+
+impl Freshness {
+    /// Served by the fast path without asking the refresher.
+    #[inline]
+    pub(crate) fn servable(self) -> bool {
+        matches!(self, Freshness::Fresh | Freshness::Stale)
+    }
+
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Freshness::Fresh,
+            1 => Freshness::Stale,
+            2 => Freshness::Due,
+            _ => Freshness::Expired,
+        }
+    }
+}
+
+/// FxHash: kids are short and chosen by the identity provider, and the map
+/// is never grown from request data, so a fast non-keyed hash is safe here.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.write(&[i]);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type KidMap = HashMap<Box<str>, Arc<Key>, BuildHasherDefault<FxHasher>>;
+
+/// A parsed, immutable key set as published by the refresher.
+pub struct KeySet {
+    generation: u64,
+    by_kid: KidMap,
+    keys: Vec<Arc<Key>>,
+    skipped: Vec<SkippedKey>,
+    freshness: AtomicU8,
+}
+
+impl KeySet {
+    /// The placeholder published before the first fetch: no keys.
+    pub(crate) fn empty() -> Self {
+        Self {
+            generation: 0,
+            by_kid: KidMap::default(),
+            keys: Vec::new(),
+            skipped: Vec::new(),
+            freshness: AtomicU8::new(Freshness::Fresh as u8),
+        }
+    }
+
+    /// Parses a JWKS document (RFC 7517 §5). Unusable entries are skipped and
+    /// recorded; the document fails only when it is not JSON, has no `keys`
+    /// array, exceeds the byte cap, or leaves no usable key.
+    ///
+    /// Duplicate kids: the first *usable* entry with a kid wins; later ones
+    /// are skipped as [`SkipReason::DuplicateKid`].
+    pub(crate) fn parse(body: &[u8], generation: u64, limits: SetLimits) -> Result<Self, KeySetError> {
+        if body.len() > limits.max_bytes {
+            return Err(KeySetError::TooLarge {
+                limit: limits.max_bytes,
+            });
+        }
+        let doc: Value = serde_json::from_slice(body).map_err(|e| {
+            KeySetError::NotJson(format!("line {} column {}", e.line(), e.column()))
+        })?;
+        let entries = doc
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or(KeySetError::NoKeysArray)?;
+        let mut by_kid = KidMap::default();
+        let mut keys = Vec::new();
+        let mut skipped = Vec::new();
+        for (index, entry) in entries.iter().enumerate() {
+            let kid = entry.get("kid").and_then(Value::as_str);
+            let result = if index >= limits.max_keys {
+                Err(SkipReason::TooManyKeys)
+            } else {
+                parse_entry(entry, limits.key)
+            };
+            let outcome = result.and_then(|key| {
+                let key = Arc::new(key);
+                if let Some(kid) = key.kid() {
+                    if by_kid.contains_key(kid) {
+                        return Err(SkipReason::DuplicateKid);
+                    }
+                    by_kid.insert(Box::from(kid), Arc::clone(&key));
+                }
+                keys.push(key);
+                Ok(())
+            });
+            if let Err(reason) = outcome {
+                skipped.push(SkippedKey {
+                    index,
+                    kid: kid.map(|k| k.chars().take(64).collect()),
+                    reason,
+                });
+            }
+        }
+        if keys.is_empty() {
+            return Err(KeySetError::NoUsableKeys {
+                skipped: skipped.len(),
+            });
+        }
+        Ok(Self {
+            generation,
+            by_kid,
+            keys,
+            skipped,
+            freshness: AtomicU8::new(Freshness::Fresh as u8),
+        })
+    }
+
+    /// The key with this `kid`, if the set has a usable one.
+    #[inline]
+    pub fn get(&self, kid: &str) -> Option<&Arc<Key>> {
+        self.by_kid.get(kid)
+    }
+
+    /// Every usable key, in document order (including keys without a kid).
+    pub fn keys(&self) -> &[Arc<Key>] {
+        &self.keys
+    }
+
+    /// The entries that were skipped, with reasons.
+    pub fn skipped(&self) -> &[SkippedKey] {
+        &self.skipped
+    }
+
+    /// 1 for the first set published, +1 for each new set; 0 for "none yet".
+    /// A `304 Not Modified` keeps the generation.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    #[inline]
+    pub(crate) fn freshness(&self) -> Freshness {
+        // Acquire: pairs with the refresher's Release store in `set_freshness`;
+        // nothing else is published through it, the byte is the whole message.
+        Freshness::from_u8(self.freshness.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn set_freshness(&self, f: Freshness) {
+        // Release: pairs with the Acquire in `freshness`.
+        self.freshness.store(f as u8, Ordering::Release);
+    }
+}
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySet")
+            .field("generation", &self.generation)
+            .field("keys", &self.keys)
+            .field("skipped", &self.skipped)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,61 @@
+//! # jwks-sync
+//!
+//! A JSON Web Key Set cache and JWT key source for **synchronous** Rust:
+//! blocking servers, CLIs and programs without an async runtime.
+//!
+//! - Lookups ([`JwksCache::with_key`]) are lock-free, in practice
+//!   wait-free: one atomic load of the published [`KeySet`], one hash
+//!   lookup, one per-thread counter. They never touch the network.
+//! - One OS thread per cache, the *refresher*, owns the [`Fetch`]er and is
+//!   the only code that talks to the identity provider. It refreshes by
+//!   time, by usage, both, early in the background, and on demand for an
+//!   unknown kid behind a re-fetch guard; see [`Builder`] for every rule.
+//! - Keys are parsed and validated once per fetch (RFC 7517: unusable
+//!   entries are skipped and reported in [`Status::skipped`]), each bound to
+//!   the algorithms it may verify.
+//!
+//! ## Map
+//!
+//! | item | role |
+//! |---|---|
+//! | [`JwksCache`] | the handle: lookups, waits, `refresh_now`, `status` |
+//! | [`Builder`] | every knob, each with its default |
+//! | [`Fetch`], [`FileFetcher`] | where documents come from |
+//! | [`Key`], [`KeySet`], [`SkipReason`] | what a fetch produced |
+//! | [`Status`] | counters and schedule |
+//! | [`Error`], [`FetchError`], [`KeySetError`] | what went wrong |
+//! | [`Clock`] | injected time for the schedule |
+//! | `testing` (feature) | keys, tokens and an in-memory source for tests |
+#![doc = include_str!("../README.md")]
+#![doc(test(attr(deny(warnings))))]
+
+mod builder;
+mod cache;
+mod clock;
+mod error;
+mod fetch;
+mod jwk;
+mod keyset;
+mod policy;
+mod refresher;
+mod shared;
+mod stats;
+mod sync;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use builder::Builder;
+pub use cache::JwksCache;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Error, FetchError, FetchErrorKind, KeySetError};
+pub use fetch::{Fetch, FetchRequest, FetchResponse, FileFetcher, Validators};
+pub use jsonwebtoken::Algorithm;
+pub use jwk::{AlgorithmSet, Key, KeyType, SkipReason};
+pub use keyset::{KeySet, SkippedKey};
+pub use policy::{RefreshCause, RefreshStrategy};
+pub use stats::{RefreshCounts, RefresherState, Status};
+
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub use testing::doc_cache;

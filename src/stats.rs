@@ -1,0 +1,271 @@
+//! Counters and the `Status` snapshot.
+//!
+//! Lookup counters are striped: each thread bumps its own cache line, so two
+//! readers never contend on one counter. Usage for the usage strategy is
+//! moved to one shared total in batches, so the hot path touches shared
+//! memory only once per batch.
+
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::keyset::SkippedKey;
+use crate::policy::RefreshCause;
+use crate::sync::{stripe_index, AtomicU64, Ordering};
+
+#[cfg(not(jwks_sync_loom))]
+const STRIPES: usize = 64;
+#[cfg(jwks_sync_loom)]
+const STRIPES: usize = 1;
+
+/// One thread's counters, alone on its cache lines (128 bytes: adjacent-line
+/// prefetchers pull pairs).
+#[repr(align(128))]
+#[derive(Default)]
+struct Stripe {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+/// Lookup counters shared by readers.
+pub(crate) struct LookupCounters {
+    stripes: Box<[Stripe]>,
+    /// Hits moved here in batches; the usage strategy reads this.
+    usage_total: AtomicU64,
+    /// `usage_total` value at which a reader rings the refresher;
+    /// `u64::MAX` when unarmed.
+    usage_arm: AtomicU64,
+    /// `batch - 1`, batch a power of two.
+    batch_mask: u64,
+}
+
+impl LookupCounters {
+    /// `usage_threshold` sets the batch: small thresholds count precisely,
+    /// large ones touch the shared total rarely (at most every 64 hits).
+    pub(crate) fn new(usage_threshold: u64) -> Self {
+        let target = (usage_threshold / 16).clamp(1, 64);
+        let batch = 1u64 << (63 - target.leading_zeros());
+        Self {
+            stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
+            usage_total: AtomicU64::new(0),
+            usage_arm: AtomicU64::new(u64::MAX),
+            batch_mask: batch - 1,
+        }
+    }
+
+    #[inline]
+    fn stripe(&self) -> &Stripe {
+        &self.stripes[stripe_index() % STRIPES]
+    }
+
+    /// Counts a hit; returns `true` when this hit crossed the usage arm
+    /// (exactly one caller sees `true` per arming).
+    #[inline]
+    pub(crate) fn hit(&self) -> bool {
+        // Relaxed: statistics only; the usage arm below is its own protocol.
+        let n = self.stripe().hits.fetch_add(1, Ordering::Relaxed) + 1;
+        n & self.batch_mask == 0 && self.flush_batch()
+    }
+
+    #[cold]
+    fn flush_batch(&self) -> bool {
+        let batch = self.batch_mask + 1;
+        // Relaxed: a count; ordering with the arm does not matter, a late
+        // ring is as good as an early one.
+        let total = self.usage_total.fetch_add(batch, Ordering::Relaxed) + batch;
+        // Relaxed: the refresher re-arms after reading `usage_total`; a
+        // stale arm at worst rings one batch late.
+        let arm = self.usage_arm.load(Ordering::Relaxed);
+        total >= arm
+            && self
+                .usage_arm
+                .compare_exchange(arm, u64::MAX, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Counts a miss.
+    pub(crate) fn miss(&self) {
+        // Relaxed: statistics only.
+        self.stripe().misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a miss that did not ask for a refresh (guard closed).
+    pub(crate) fn suppressed(&self) {
+        // Relaxed: statistics only.
+        self.stripe().suppressed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Hits counted toward usage so far (flushed batches).
+    pub(crate) fn usage_total(&self) -> u64 {
+        // Relaxed: see `flush_batch`.
+        self.usage_total.load(Ordering::Relaxed)
+    }
+
+    /// Arms the usage trigger at an absolute `usage_total` (`None` disarms).
+    pub(crate) fn set_usage_arm(&self, at: Option<u64>) {
+        // Relaxed: see `flush_batch`.
+        self.usage_arm.store(at.unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    fn sum(&self, f: impl Fn(&Stripe) -> &AtomicU64) -> u64 {
+        self.stripes
+            .iter()
+            // Relaxed: statistics only.
+            .map(|s| f(s).load(Ordering::Relaxed))
+            .fold(0u64, u64::wrapping_add)
+    }
+}
+
+/// Refreshes started, by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RefreshCounts {
+    /// The first fetch (and its retries before any success, see `retry`).
+    pub initial: u64,
+    /// Lifetime or background threshold reached.
+    pub scheduled: u64,
+    /// Usage threshold reached.
+    pub usage: u64,
+    /// Unknown kid.
+    pub unknown_kid: u64,
+    /// `refresh_now`.
+    pub manual: u64,
+    /// A lookup found the set due (background refresh off).
+    pub due: u64,
+    /// Retries after failures.
+    pub retry: u64,
+}
+
+impl RefreshCounts {
+    pub(crate) fn count(&mut self, cause: RefreshCause) {
+        let slot = match cause {
+            RefreshCause::Initial => &mut self.initial,
+            RefreshCause::Scheduled => &mut self.scheduled,
+            RefreshCause::Usage => &mut self.usage,
+            RefreshCause::UnknownKid => &mut self.unknown_kid,
+            RefreshCause::Manual => &mut self.manual,
+            RefreshCause::Due => &mut self.due,
+            RefreshCause::Retry => &mut self.retry,
+        };
+        *slot += 1;
+    }
+
+    /// All fetches started.
+    pub fn total(&self) -> u64 {
+        self.initial
+            + self.scheduled
+            + self.usage
+            + self.unknown_kid
+            + self.manual
+            + self.due
+            + self.retry
+    }
+}
+
+/// What the refresher thread is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RefresherState {
+    /// Waiting for its next deadline or a demand.
+    #[default]
+    Idle,
+    /// A fetch is in flight.
+    Fetching,
+    /// Waiting out a backoff after failures.
+    BackingOff,
+    /// Shut down.
+    Stopped,
+}
+
+/// What only the refresher writes; read by `status()`.
+#[derive(Debug, Default)]
+pub(crate) struct Board {
+    pub(crate) state: RefresherState,
+    pub(crate) fetched_at: Option<Instant>,
+    pub(crate) lifetime: Option<Duration>,
+    pub(crate) next_refresh: Option<Instant>,
+    pub(crate) due_at: Option<Instant>,
+    pub(crate) expires_at: Option<Instant>,
+    pub(crate) failures: u32,
+    pub(crate) last_error: Option<Error>,
+    pub(crate) refreshes: RefreshCounts,
+    pub(crate) not_modified: u64,
+    pub(crate) fetch_failures: u64,
+    pub(crate) deferred: u64,
+}
+
+/// A point-in-time view of the cache, from [`JwksCache::status`](crate::JwksCache::status).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Status {
+    /// Generation of the published set (0: none yet).
+    pub generation: u64,
+    /// Usable keys in the published set.
+    pub key_count: usize,
+    /// Entries of the published set that were skipped, with reasons.
+    pub skipped: Vec<SkippedKey>,
+    /// The refresher's current activity.
+    pub state: RefresherState,
+    /// Last successful fetch (new set or 304).
+    pub fetched_at: Option<Instant>,
+    /// Time since `fetched_at`.
+    pub age: Option<Duration>,
+    /// Lifetime granted by the last success.
+    pub lifetime: Option<Duration>,
+    /// Next fetch the schedule plans by itself (background or retry).
+    pub next_refresh: Option<Instant>,
+    /// When the set is (or became) due; stale serving starts if refreshes fail.
+    pub stale_at: Option<Instant>,
+    /// When lookups start failing closed if no refresh succeeds.
+    pub expires_at: Option<Instant>,
+    /// Failed fetches since the last success.
+    pub consecutive_failures: u32,
+    /// The latest failure, kept until the next success.
+    pub last_error: Option<Error>,
+    /// Lookups by kid (hits + misses).
+    pub lookups: u64,
+    /// Lookups that found their key.
+    pub hits: u64,
+    /// Lookups that did not.
+    pub misses: u64,
+    /// Fetches started, by cause.
+    pub refreshes: RefreshCounts,
+    /// Fetches answered `304 Not Modified`.
+    pub not_modified: u64,
+    /// Refresh requests held back by a guard: misses inside the unknown-kid
+    /// cooldown and usage triggers inside `min_refresh_interval`.
+    pub suppressed_refreshes: u64,
+    /// Fetches that failed.
+    pub fetch_failures: u64,
+}
+
+pub(crate) fn snapshot(
+    counters: &LookupCounters,
+    board: &Board,
+    set: &crate::keyset::KeySet,
+    now: Instant,
+) -> Status {
+    let hits = counters.sum(|s| &s.hits);
+    let misses = counters.sum(|s| &s.misses);
+    Status {
+        generation: set.generation(),
+        key_count: set.keys().len(),
+        skipped: set.skipped().to_vec(),
+        state: board.state,
+        fetched_at: board.fetched_at,
+        age: board.fetched_at.map(|t| now.saturating_duration_since(t)),
+        lifetime: board.lifetime,
+        next_refresh: board.next_refresh,
+        stale_at: board.due_at,
+        expires_at: board.expires_at,
+        consecutive_failures: board.failures,
+        last_error: board.last_error.clone(),
+        lookups: hits.wrapping_add(misses),
+        hits,
+        misses,
+        refreshes: board.refreshes,
+        not_modified: board.not_modified,
+        suppressed_refreshes: counters.sum(|s| &s.suppressed) + board.deferred,
+        fetch_failures: board.fetch_failures,
+    }
+}

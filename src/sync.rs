@@ -1,0 +1,251 @@
+//! The one place that names `std::sync`, `std::thread`, `arc_swap`,
+//! `crossbeam_channel` or `loom`.
+//!
+//! Everything concurrent in the crate goes through these names, so the loom
+//! models in `loom-tests/` check the very same protocol code: compiled with
+//! `--cfg jwks_sync_loom`, the [`Swap`] becomes a loom-visible `RwLock<Arc<T>>`,
+//! the doorbell a loom `Mutex` + `Condvar`, and locks and atomics loom's own.
+//! Loom cannot model time, so under loom every deadline wait blocks as if the
+//! deadline were never reached: models are driven by demands, never by timers.
+
+pub(crate) use imp::*;
+
+#[cfg(not(jwks_sync_loom))]
+mod imp {
+    use std::time::Instant;
+
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+    pub(crate) use std::sync::Arc;
+    pub(crate) use std::thread::JoinHandle;
+
+    /// Starts a named OS thread.
+    pub(crate) fn spawn<F>(name: String, f: F) -> std::io::Result<JoinHandle<()>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        std::thread::Builder::new().name(name).spawn(f)
+    }
+
+    /// Whether `handle` is the calling thread (joining it would deadlock).
+    pub(crate) fn is_current(handle: &JoinHandle<()>) -> bool {
+        handle.thread().id() == std::thread::current().id()
+    }
+
+    /// A mutex that does not poison: every critical section in this crate
+    /// leaves its data consistent before it can panic.
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(parking_lot::Mutex::new(value))
+        }
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock()
+        }
+    }
+
+    /// A condition variable paired with [`Mutex`].
+    pub(crate) struct Condvar(parking_lot::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Self(parking_lot::Condvar::new())
+        }
+        /// Waits for a notification or `deadline`; returns the guard and
+        /// whether the deadline passed.
+        pub(crate) fn wait_until<'a, T>(
+            &self,
+            mut guard: MutexGuard<'a, T>,
+            deadline: Instant,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let timed_out = self.0.wait_until(&mut guard, deadline).timed_out();
+            (guard, timed_out)
+        }
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    /// An atomically swappable `Arc<T>`: readers load without locking.
+    pub(crate) struct Swap<T>(arc_swap::ArcSwap<T>);
+    /// What [`Swap::load`] hands out: in the common case no reference count
+    /// is touched (arc-swap's debt slots).
+    pub(crate) type Guard<T> = arc_swap::Guard<Arc<T>>;
+
+    impl<T> Swap<T> {
+        pub(crate) fn new(value: Arc<T>) -> Self {
+            Self(arc_swap::ArcSwap::new(value))
+        }
+        /// Lock-free; wait-free unless this thread already holds several guards.
+        #[inline]
+        pub(crate) fn load(&self) -> Guard<T> {
+            self.0.load()
+        }
+        pub(crate) fn load_full(&self) -> Arc<T> {
+            self.0.load_full()
+        }
+        /// Publishes `value`; readers see either the old or the new value whole.
+        pub(crate) fn store(&self, value: Arc<T>) {
+            self.0.store(value);
+        }
+    }
+
+    /// The sending half of the refresher's doorbell: a capacity-one channel,
+    /// so any number of rings before the refresher wakes collapse into one.
+    #[derive(Clone)]
+    pub(crate) struct Bell(crossbeam_channel::Sender<()>);
+    /// The refresher's end of the doorbell.
+    pub(crate) struct BellWait(crossbeam_channel::Receiver<()>);
+
+    pub(crate) fn doorbell() -> (Bell, BellWait) {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        (Bell(tx), BellWait(rx))
+    }
+
+    impl Bell {
+        /// Never blocks: a full channel means a wake-up is already pending.
+        pub(crate) fn ring(&self) {
+            let _ = self.0.try_send(());
+        }
+    }
+
+    impl BellWait {
+        /// Blocks until rung or until `deadline` (forever when `None`).
+        pub(crate) fn wait(&self, deadline: Option<Instant>) {
+            let _ = match deadline {
+                Some(d) => self.0.recv_deadline(d).ok(),
+                None => self.0.recv().ok(),
+            };
+        }
+    }
+
+    thread_local! {
+        static STRIPE: usize = next_stripe();
+    }
+
+    fn next_stripe() -> usize {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        // Relaxed: only hands out distinct numbers; nothing is published with it.
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A small number, distinct per thread while there are fewer threads than
+    /// stripes, used to spread counters over cache lines.
+    #[inline]
+    pub(crate) fn stripe_index() -> usize {
+        STRIPE.with(|s| *s)
+    }
+}
+
+#[cfg(jwks_sync_loom)]
+mod imp {
+    use std::time::Instant;
+
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+    pub(crate) use loom::sync::Arc;
+    pub(crate) use loom::thread::JoinHandle;
+
+    pub(crate) fn spawn<F>(_name: String, f: F) -> std::io::Result<JoinHandle<()>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        Ok(loom::thread::spawn(f))
+    }
+
+    /// Models never drop the last handle on the refresher thread.
+    pub(crate) fn is_current(_handle: &JoinHandle<()>) -> bool {
+        false
+    }
+
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(loom::sync::Mutex::new(value))
+        }
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            // Poisoning only follows a panic, which already fails the model.
+            self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    pub(crate) struct Condvar(loom::sync::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Self(loom::sync::Condvar::new())
+        }
+        /// Time does not pass in a model: waits for a notification only.
+        pub(crate) fn wait_until<'a, T>(
+            &self,
+            guard: MutexGuard<'a, T>,
+            _deadline: Instant,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let guard = self.0.wait(guard).unwrap_or_else(|e| e.into_inner());
+            (guard, false)
+        }
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    /// Loom stand-in for `ArcSwap`: a lock loom can see.
+    pub(crate) struct Swap<T>(loom::sync::RwLock<Arc<T>>);
+    pub(crate) type Guard<T> = Arc<T>;
+
+    impl<T> Swap<T> {
+        pub(crate) fn new(value: Arc<T>) -> Self {
+            Self(loom::sync::RwLock::new(value))
+        }
+        pub(crate) fn load(&self) -> Guard<T> {
+            self.load_full()
+        }
+        pub(crate) fn load_full(&self) -> Arc<T> {
+            Arc::clone(&self.0.read().unwrap_or_else(|e| e.into_inner()))
+        }
+        pub(crate) fn store(&self, value: Arc<T>) {
+            *self.0.write().unwrap_or_else(|e| e.into_inner()) = value;
+        }
+    }
+
+    struct BellState {
+        rung: loom::sync::Mutex<bool>,
+        cond: loom::sync::Condvar,
+    }
+
+    #[derive(Clone)]
+    pub(crate) struct Bell(Arc<BellState>);
+    pub(crate) struct BellWait(Arc<BellState>);
+
+    pub(crate) fn doorbell() -> (Bell, BellWait) {
+        let state = Arc::new(BellState {
+            rung: loom::sync::Mutex::new(false),
+            cond: loom::sync::Condvar::new(),
+        });
+        (Bell(state.clone()), BellWait(state))
+    }
+
+    impl Bell {
+        pub(crate) fn ring(&self) {
+            *self.0.rung.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            self.0.cond.notify_one();
+        }
+    }
+
+    impl BellWait {
+        /// Blocks until rung; the deadline is ignored (time does not pass).
+        pub(crate) fn wait(&self, _deadline: Option<Instant>) {
+            let mut rung = self.0.rung.lock().unwrap_or_else(|e| e.into_inner());
+            while !*rung {
+                rung = self.0.cond.wait(rung).unwrap_or_else(|e| e.into_inner());
+            }
+            *rung = false;
+        }
+    }
+
+    pub(crate) fn stripe_index() -> usize {
+        0
+    }
+}
