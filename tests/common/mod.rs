@@ -1,0 +1,46 @@
+//! Shared helpers for the integration tests.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use jwks_sync::testing::{jwks_json, KeyAlg, MemorySource, TestKey};
+use jwks_sync::{Builder, JwksCache};
+
+/// A generous bound for waits that should finish in milliseconds.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+pub fn key(alg: KeyAlg, kid: &str) -> TestKey {
+    TestKey::generate(alg, kid).expect("key generation")
+}
+
+/// An ES256 key (fast to generate) under `kid`.
+pub fn es(kid: &str) -> TestKey {
+    key(KeyAlg::Es256, kid)
+}
+
+/// A memory source publishing `keys`, and a builder over it with jitter off.
+pub fn source_and_builder(keys: &[&TestKey]) -> (MemorySource, Builder) {
+    let source = MemorySource::new(jwks_json(keys));
+    let builder = JwksCache::from_fetcher(source.clone()).jitter(false);
+    (source, builder)
+}
+
+pub fn ready(builder: Builder) -> JwksCache {
+    let cache = builder.build().expect("valid settings");
+    cache.wait_ready(PATIENCE).expect("first fetch succeeds");
+    cache
+}
+
+/// Polls `cond` every few milliseconds until it holds or `limit` passes.
+pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
