@@ -299,7 +299,10 @@ impl Builder {
         if p.min_ttl.is_zero() || p.min_ttl > p.max_ttl {
             return fail("min_ttl must be positive and at most max_ttl");
         }
-        if self.limits.max_keys == 0 || self.limits.max_bytes < 2 || self.limits.key.max_kid_len == 0 {
+        if self.limits.max_keys == 0
+            || self.limits.max_bytes < 2
+            || self.limits.key.max_kid_len == 0
+        {
             return fail("max_keys, max_document_bytes and max_kid_len must be positive");
         }
         Ok(())

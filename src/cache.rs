@@ -134,7 +134,8 @@ impl JwksCache {
     /// unknown-kid cooldown) and waits up to `timeout` for it, also joining a
     /// refresh already in flight. Before the first set is loaded it waits for
     /// that. Returns [`Error::UnknownKid`] when the refresh did not bring the
-    /// kid, or at once when no refresh is allowed or running.
+    /// kid, or at once when no refresh is allowed or running; the refresh's
+    /// own error when it failed; [`Error::Timeout`] when `timeout` ran out.
     pub fn get_or_wait(&self, kid: &str, timeout: Duration) -> Result<Arc<Key>, Error> {
         let deadline = Instant::now() + timeout;
         if self.shared.current.load().generation() == 0 {
@@ -206,7 +207,7 @@ impl JwksCache {
         let (Some(deadline), Some(target)) = (wait, target) else {
             return Err(Error::UnknownKid);
         };
-        shared.wait_for_round(rounds, target, deadline)?;
+        let outcome = shared.wait_for_round(rounds, target, deadline)?;
         let set = shared.current.load_full();
         match set.get(kid) {
             Some(key) if set.freshness() != Freshness::Expired => {
@@ -216,7 +217,11 @@ impl JwksCache {
                 Ok(Arc::clone(key))
             }
             Some(_) => Err(self.expired_error()),
-            None => Err(Error::UnknownKid),
+            // The refresh we waited for failed: that is the useful answer.
+            None => match outcome {
+                Some(Err(e)) => Err(e),
+                _ => Err(Error::UnknownKid),
+            },
         }
     }
 

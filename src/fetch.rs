@@ -126,8 +126,9 @@ impl FileFetcher {
 impl Fetch for FileFetcher {
     fn fetch(&mut self, request: &FetchRequest) -> Result<FetchResponse, FetchError> {
         use std::io::Read;
-        let io_err =
-            |e: std::io::Error| FetchError::new(FetchErrorKind::Io, format!("{}: {e}", self.path.display()));
+        let io_err = |e: std::io::Error| {
+            FetchError::new(FetchErrorKind::Io, format!("{}: {e}", self.path.display()))
+        };
         let file = std::fs::File::open(&self.path).map_err(io_err)?;
         let mut body = Vec::new();
         let cap = u64::try_from(request.max_bytes).unwrap_or(u64::MAX);
@@ -137,7 +138,11 @@ impl Fetch for FileFetcher {
         if body.len() > request.max_bytes {
             return Err(FetchError::new(
                 FetchErrorKind::TooLarge,
-                format!("{} is over {} bytes", self.path.display(), request.max_bytes),
+                format!(
+                    "{} is over {} bytes",
+                    self.path.display(),
+                    request.max_bytes
+                ),
             ));
         }
         Ok(FetchResponse::document(body))

@@ -105,7 +105,9 @@ impl AlgorithmSet {
 
     /// The algorithms in the set, in a fixed order.
     pub fn iter(self) -> impl Iterator<Item = Algorithm> {
-        ALL_ASYMMETRIC.into_iter().filter(move |a| self.contains(*a))
+        ALL_ASYMMETRIC
+            .into_iter()
+            .filter(move |a| self.contains(*a))
     }
 
     /// The members both sets have.
@@ -348,22 +350,26 @@ fn rsa(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
 
 fn ec(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
     let crv = str_member(obj, "crv")?.ok_or(SkipReason::Malformed("crv"))?;
-    let (key_type, alg, len, verify_alg): (_, _, _, &'static aws_lc_rs::signature::EcdsaVerificationAlgorithm) =
-        match crv {
-            "P-256" => (
-                KeyType::EcP256,
-                Algorithm::ES256,
-                32,
-                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
-            ),
-            "P-384" => (
-                KeyType::EcP384,
-                Algorithm::ES384,
-                48,
-                &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED,
-            ),
-            other => return Err(SkipReason::UnsupportedCurve(truncate(other))),
-        };
+    let (key_type, alg, len, verify_alg): (
+        _,
+        _,
+        _,
+        &'static aws_lc_rs::signature::EcdsaVerificationAlgorithm,
+    ) = match crv {
+        "P-256" => (
+            KeyType::EcP256,
+            Algorithm::ES256,
+            32,
+            &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
+        ),
+        "P-384" => (
+            KeyType::EcP384,
+            Algorithm::ES384,
+            48,
+            &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED,
+        ),
+        other => return Err(SkipReason::UnsupportedCurve(truncate(other))),
+    };
     let x = b64_member(obj, "x")?;
     let y = b64_member(obj, "y")?;
     if x.len() != len || y.len() != len {

@@ -124,7 +124,11 @@ impl KeySet {
     ///
     /// Duplicate kids: the first *usable* entry with a kid wins; later ones
     /// are skipped as [`SkipReason::DuplicateKid`].
-    pub(crate) fn parse(body: &[u8], generation: u64, limits: SetLimits) -> Result<Self, KeySetError> {
+    pub(crate) fn parse(
+        body: &[u8],
+        generation: u64,
+        limits: SetLimits,
+    ) -> Result<Self, KeySetError> {
         if body.len() > limits.max_bytes {
             return Err(KeySetError::TooLarge {
                 limit: limits.max_bytes,

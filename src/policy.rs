@@ -242,7 +242,9 @@ impl Policy {
                 // The fetch for a due set starts now: keep readers waiting for it.
                 Freshness::Due
             }
-            Some(_) if self.cfg.background.is_none() && self.failures == 0 && !self.due_demanded => {
+            Some(_)
+                if self.cfg.background.is_none() && self.failures == 0 && !self.due_demanded =>
+            {
                 Freshness::Due
             }
             Some(d) if now >= d + self.cfg.stale_while_error => Freshness::Expired,
@@ -257,7 +259,10 @@ impl Policy {
             _ => None,
         };
 
-        let mut wake = WakeAt { now, earliest: None };
+        let mut wake = WakeAt {
+            now,
+            earliest: None,
+        };
         if fetch.is_none() {
             if !has_set || self.failures > 0 {
                 wake.at(self.retry_at);
@@ -357,7 +362,9 @@ impl Policy {
     /// `[min_ttl, max_ttl]` when header use is on, else the interval.
     pub(crate) fn lifetime_for(&self, max_age: Option<Duration>) -> Duration {
         match max_age {
-            Some(age) if self.cfg.use_cache_headers => age.clamp(self.cfg.min_ttl, self.cfg.max_ttl),
+            Some(age) if self.cfg.use_cache_headers => {
+                age.clamp(self.cfg.min_ttl, self.cfg.max_ttl)
+            }
             _ => self.cfg.interval,
         }
     }

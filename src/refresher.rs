@@ -82,7 +82,11 @@ impl Refresher {
         let mut wait = false;
         loop {
             if wait {
-                self.bell.wait(wake_at);
+                // The plan's instants are on the injected clock; sleep for the
+                // distance to them in real time.
+                let now = shared.clock.now();
+                let real = wake_at.map(|w| Instant::now() + w.saturating_duration_since(now));
+                self.bell.wait(real);
             }
             wait = true;
             let now = shared.clock.now();
@@ -115,11 +119,11 @@ impl Refresher {
                 if bits & USAGE != 0 {
                     shared.board.lock().deferred += 1;
                 }
+                self.update_board(RefresherState::Idle);
                 rounds.done += 1;
                 shared.round_done.notify_all();
                 drop(rounds);
                 wake_at = earliest(plan.wake_at, negative.next_expiry());
-                self.update_board(RefresherState::Idle);
                 continue;
             };
             // Start the fetch; close the unknown-kid gate before waiters can
@@ -134,7 +138,10 @@ impl Refresher {
                 board.state = RefresherState::Fetching;
                 board.refreshes.count(cause);
             }
-            log::debug!("jwks-sync: refreshing ({cause:?}) from {}", self.fetcher.describe());
+            log::debug!(
+                "jwks-sync: refreshing ({cause:?}) from {}",
+                self.fetcher.describe()
+            );
             let result = self.fetch_and_publish(&mut validators);
             let done_at = shared.clock.now();
             let outcome = match &result {
@@ -164,12 +171,21 @@ impl Refresher {
             }
             let plan = self.policy.poll(done_at);
             self.apply(&plan, &mut triggers);
+            // The board first, so a woken waiter reads the new status.
+            self.update_board(if self.policy.failures() > 0 {
+                RefresherState::BackingOff
+            } else {
+                RefresherState::Idle
+            });
             {
                 let mut board = shared.board.lock();
                 match &result {
                     Ok(_) => board.last_error = None,
                     Err(e) => {
-                        log::warn!("jwks-sync: refresh from {} failed: {e}", self.fetcher.describe());
+                        log::warn!(
+                            "jwks-sync: refresh from {} failed: {e}",
+                            self.fetcher.describe()
+                        );
                         board.fetch_failures += 1;
                         board.last_error = Some(e.clone());
                     }
@@ -189,24 +205,26 @@ impl Refresher {
             // (say, a zero-delay retry); otherwise sleep until its deadline.
             wait = plan.fetch.is_none();
             wake_at = earliest(plan.wake_at, negative.next_expiry());
-            let state = if self.policy.failures() > 0 {
-                RefresherState::BackingOff
-            } else {
-                RefresherState::Idle
-            };
-            self.update_board(state);
         }
     }
 
     /// Fetches, parses and publishes. `Ok` carries the lifetime hint.
-    fn fetch_and_publish(&mut self, validators: &mut Validators) -> Result<Option<Duration>, Error> {
+    fn fetch_and_publish(
+        &mut self,
+        validators: &mut Validators,
+    ) -> Result<Option<Duration>, Error> {
         let request = FetchRequest {
             validators: validators.clone(),
             max_bytes: self.limits.max_bytes,
         };
         let fetcher = &mut self.fetcher;
-        let response = catch_unwind(AssertUnwindSafe(|| fetcher.fetch(&request)))
-            .unwrap_or_else(|_| Err(FetchError::new(FetchErrorKind::Panicked, "the fetcher panicked")))?;
+        let response =
+            catch_unwind(AssertUnwindSafe(|| fetcher.fetch(&request))).unwrap_or_else(|_| {
+                Err(FetchError::new(
+                    FetchErrorKind::Panicked,
+                    "the fetcher panicked",
+                ))
+            })?;
         let (body, max_age, new_validators) = response.into_parts();
         let current = self.shared.current.load_full();
         match body {
@@ -250,12 +268,16 @@ impl Refresher {
         // says the cooldown is over.
         if plan.miss_gate_open != triggers.gate_open {
             // Release: pairs with the readers' Acquire load / swap.
-            shared.miss_gate.store(plan.miss_gate_open, Ordering::Release);
+            shared
+                .miss_gate
+                .store(plan.miss_gate_open, Ordering::Release);
             triggers.gate_open = plan.miss_gate_open;
         }
         // Likewise the usage arm: a reader disarms it when crossing it, and
         // it is re-armed only when the policy moves to another threshold.
-        let arm = plan.usage_arm.map(|hits| triggers.usage_base.saturating_add(hits));
+        let arm = plan
+            .usage_arm
+            .map(|hits| triggers.usage_base.saturating_add(hits));
         if triggers.usage_arm != Some(arm) {
             shared.counters.set_usage_arm(arm);
             triggers.usage_arm = Some(arm);

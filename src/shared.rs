@@ -90,7 +90,11 @@ impl Shared {
     /// Rings `bits` and waits, until `deadline`, for the round that serves
     /// them (or the in-flight fetch they join). Returns the latest fetch
     /// outcome as seen at wake-up.
-    pub(crate) fn demand_and_wait(&self, bits: u8, deadline: Instant) -> Result<Option<Result<(), Error>>, Error> {
+    pub(crate) fn demand_and_wait(
+        &self,
+        bits: u8,
+        deadline: Instant,
+    ) -> Result<Option<Result<(), Error>>, Error> {
         let rounds = self.rounds.lock();
         if rounds.stopped {
             return Err(Error::Stopped);

@@ -104,7 +104,8 @@ impl LookupCounters {
     /// Arms the usage trigger at an absolute `usage_total` (`None` disarms).
     pub(crate) fn set_usage_arm(&self, at: Option<u64>) {
         // Relaxed: see `flush_batch`.
-        self.usage_arm.store(at.unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.usage_arm
+            .store(at.unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     fn sum(&self, f: impl Fn(&Stripe) -> &AtomicU64) -> u64 {

@@ -1,1 +1,124 @@
+//! Whole documents: what fails the document, what only skips an entry.
 
+use super::*;
+use crate::testing::{jwks_json, KeyAlg, TestKey};
+use serde_json::json;
+
+const LIMITS: SetLimits = SetLimits {
+    max_bytes: 64 * 1024,
+    max_keys: 4,
+    key: KeyLimits { max_kid_len: 64 },
+};
+
+fn es(kid: &str) -> TestKey {
+    TestKey::generate(KeyAlg::Es256, kid).expect("keygen")
+}
+
+fn parse(doc: &str) -> Result<KeySet, KeySetError> {
+    KeySet::parse(doc.as_bytes(), 1, LIMITS)
+}
+
+#[test]
+fn document_level_failures() {
+    assert!(matches!(parse("{not json"), Err(KeySetError::NotJson(_))));
+    assert_eq!(parse("[]").err(), Some(KeySetError::NoKeysArray));
+    assert_eq!(
+        parse(r#"{"keys": {}}"#).err(),
+        Some(KeySetError::NoKeysArray)
+    );
+    assert_eq!(
+        parse(r#"{"keys": []}"#).err(),
+        Some(KeySetError::NoUsableKeys { skipped: 0 })
+    );
+    assert_eq!(
+        parse(r#"{"keys": [{"kty": "oct", "k": "AA"}, 5]}"#).err(),
+        Some(KeySetError::NoUsableKeys { skipped: 2 })
+    );
+    let big = format!(r#"{{"keys": [], "pad": "{}"}}"#, "x".repeat(64 * 1024));
+    assert_eq!(
+        parse(&big).err(),
+        Some(KeySetError::TooLarge { limit: 64 * 1024 })
+    );
+}
+
+#[test]
+fn bad_entries_are_skipped_with_index_kid_and_reason() {
+    let good = es("good");
+    let doc = json!({"keys": [
+        {"kty": "oct", "k": "c2VjcmV0", "kid": "secret"},
+        good.jwk(),
+        {"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA", "kid": "p521"},
+    ]});
+    let set = parse(&doc.to_string()).expect("one usable key");
+    assert_eq!(set.keys().len(), 1);
+    assert!(set.get("good").is_some());
+    assert!(set.get("secret").is_none());
+    assert_eq!(
+        set.skipped(),
+        [
+            SkippedKey {
+                index: 0,
+                kid: Some("secret".into()),
+                reason: SkipReason::Symmetric
+            },
+            SkippedKey {
+                index: 2,
+                kid: Some("p521".into()),
+                reason: SkipReason::UnsupportedCurve("P-521".into())
+            },
+        ]
+    );
+}
+
+#[test]
+fn duplicate_kid_first_usable_entry_wins() {
+    let first = es("dup");
+    let second = TestKey::generate(KeyAlg::EdDsa, "dup").expect("keygen");
+    let mut broken = first.jwk().clone();
+    broken["x"] = json!("AA");
+    let doc = json!({"keys": [broken, first.jwk(), second.jwk()]});
+    let set = parse(&doc.to_string()).expect("usable");
+    assert_eq!(
+        set.get("dup").map(|k| k.key_type()),
+        Some(crate::KeyType::EcP256)
+    );
+    assert_eq!(set.skipped().len(), 2);
+    assert_eq!(set.skipped()[0].reason, SkipReason::BadCoordinateLength);
+    assert_eq!(set.skipped()[1].reason, SkipReason::DuplicateKid);
+    assert_eq!(set.skipped()[1].index, 2);
+}
+
+#[test]
+fn entries_past_max_keys_are_skipped() {
+    let keys: Vec<TestKey> = (0..6).map(|i| es(&format!("k{i}"))).collect();
+    let refs: Vec<&TestKey> = keys.iter().collect();
+    let set = parse(&jwks_json(&refs)).expect("usable");
+    assert_eq!(set.keys().len(), 4);
+    assert!(set.get("k3").is_some());
+    assert!(set.get("k4").is_none());
+    assert_eq!(set.skipped().len(), 2);
+    assert!(set
+        .skipped()
+        .iter()
+        .all(|s| s.reason == SkipReason::TooManyKeys));
+}
+
+#[test]
+fn keys_without_kid_are_kept_but_not_indexed() {
+    let k = es("x");
+    let mut anonymous = k.jwk().clone();
+    anonymous.as_object_mut().expect("object").remove("kid");
+    let set = parse(&json!({"keys": [anonymous]}).to_string()).expect("usable");
+    assert_eq!(set.keys().len(), 1);
+    assert_eq!(set.keys()[0].kid(), None);
+    assert!(set.get("x").is_none());
+}
+
+#[test]
+fn fx_hasher_spreads_similar_kids() {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    let b = BuildHasherDefault::<FxHasher>::default();
+    let hashes: std::collections::HashSet<u64> =
+        (0..1000).map(|i| b.hash_one(format!("key-{i}"))).collect();
+    assert_eq!(hashes.len(), 1000);
+}

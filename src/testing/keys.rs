@@ -75,8 +75,8 @@ impl TestKey {
             KeyAlg::Rs256 | KeyAlg::Rs384 | KeyAlg::Ps256 => {
                 let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
                     .map_err(gen_err)?;
-                let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair)
-                    .map_err(gen_err)?;
+                let der =
+                    AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).map_err(gen_err)?;
                 let public = pair.public_key();
                 let jwk = json!({
                     "kty": "RSA",

@@ -1,7 +1,7 @@
 //! An in-memory, scriptable, counting [`Fetch`] source.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{FetchError, FetchErrorKind};
 use crate::fetch::{Fetch, FetchRequest, FetchResponse};
@@ -14,6 +14,7 @@ struct State {
     delay: Duration,
     max_age: Option<Duration>,
     fetches: u64,
+    fetch_times: Vec<Instant>,
 }
 
 /// A key-set source held in memory: swap the document, make it fail, slow
@@ -56,7 +57,10 @@ impl MemorySource {
 
     /// Fails every fetch with a transient connection error.
     pub fn fail(&self) {
-        self.fail_with(FetchError::new(FetchErrorKind::Connect, "memory source is down"));
+        self.fail_with(FetchError::new(
+            FetchErrorKind::Connect,
+            "memory source is down",
+        ));
     }
 
     /// Stops failing and panicking.
@@ -85,6 +89,11 @@ impl MemorySource {
     pub fn fetches(&self) -> u64 {
         self.lock().fetches
     }
+
+    /// When each fetch started (the first 10 000).
+    pub fn fetch_times(&self) -> Vec<Instant> {
+        self.lock().fetch_times.clone()
+    }
 }
 
 impl Fetch for MemorySource {
@@ -92,6 +101,9 @@ impl Fetch for MemorySource {
         let (delay, panic) = {
             let mut s = self.lock();
             s.fetches += 1;
+            if s.fetch_times.len() < 10_000 {
+                s.fetch_times.push(Instant::now());
+            }
             (s.delay, s.panic)
         };
         if !delay.is_zero() {

@@ -1,0 +1,599 @@
+//! The refresh rules with real threads and a counting in-memory source.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use jwks_sync::testing::{jwks_json, MemorySource};
+use jwks_sync::{
+    Error, Fetch, FetchError, FetchErrorKind, FetchRequest, FetchResponse, JwksCache, KeySetError,
+    RefreshStrategy,
+};
+
+const MS: Duration = Duration::from_millis(1);
+
+#[test]
+fn concurrent_misses_on_a_new_kid_cause_exactly_one_fetch() {
+    let old = es("old");
+    let new = es("new");
+    let (source, builder) = source_and_builder(&[&old]);
+    let cache = ready(builder.unknown_kid_cooldown(50 * MS));
+    thread::sleep(80 * MS); // past the cooldown that the first fetch started
+    source.set_document(jwks_json(&[&old, &new]));
+    source.set_delay(50 * MS); // so that the 64 threads overlap the fetch
+    let barrier = Arc::new(Barrier::new(64));
+    let handles: Vec<_> = (0..64)
+        .map(|_| {
+            let cache = cache.clone();
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                barrier.wait();
+                cache
+                    .get_or_wait("new", PATIENCE)
+                    .map(|k| k.kid().map(str::to_owned))
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().expect("thread"), Ok(Some("new".to_owned())));
+    }
+    assert_eq!(source.fetches(), 2, "initial + one for all 64 misses");
+    let status = cache.status();
+    assert_eq!(status.refreshes.unknown_kid, 1);
+    assert_eq!(status.generation, 2);
+}
+
+#[test]
+fn random_unknown_kids_cost_at_most_one_fetch_per_guard_window() {
+    let k = es("k");
+    let (source, builder) = source_and_builder(&[&k]);
+    let cooldown = Duration::from_secs(1);
+    let cache = ready(builder.unknown_kid_cooldown(cooldown));
+    thread::sleep(cooldown + 100 * MS); // the guard window of the first fetch is over
+    let start = Instant::now();
+    let handles: Vec<_> = (0..4u64)
+        .map(|t| {
+            let cache = cache.clone();
+            thread::spawn(move || {
+                let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ t;
+                let mut misses = 0;
+                for _ in 0..25_000 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    if cache.with_key(&format!("{x:x}"), |_| ()) == Err(Error::UnknownKid) {
+                        misses += 1;
+                    }
+                }
+                misses
+            })
+        })
+        .collect();
+    let misses: u64 = handles.into_iter().map(|h| h.join().expect("thread")).sum();
+    let elapsed = start.elapsed();
+    assert_eq!(misses, 100_000);
+    // Let a fetch the last lookups may have asked for finish.
+    thread::sleep(100 * MS);
+    let windows = 1 + (elapsed.as_nanos() / cooldown.as_nanos()) as u64;
+    let status = cache.status();
+    assert!(status.refreshes.unknown_kid >= 1, "the first miss may ask");
+    assert!(
+        status.refreshes.unknown_kid <= windows,
+        "{} miss fetches in {elapsed:?}",
+        status.refreshes.unknown_kid
+    );
+    assert_eq!(source.fetches(), 1 + status.refreshes.unknown_kid);
+    assert_eq!(status.misses, 100_000);
+    assert!(status.suppressed_refreshes >= 100_000 - windows);
+}
+
+#[test]
+fn a_rotation_is_served_after_one_fetch() {
+    let a = es("a");
+    let b = es("b");
+    let (source, builder) = source_and_builder(&[&a]);
+    let cache = ready(builder.unknown_kid_cooldown(Duration::ZERO));
+    source.set_document(jwks_json(&[&b]));
+    let key = cache
+        .get_or_wait("b", PATIENCE)
+        .expect("new kid after one fetch");
+    assert_eq!(key.kid(), Some("b"));
+    assert_eq!(source.fetches(), 2);
+    assert_eq!(
+        cache.get("a").err(),
+        Some(Error::UnknownKid),
+        "old key retired"
+    );
+    assert_eq!(cache.snapshot().generation(), 2);
+}
+
+#[test]
+fn a_kid_found_absent_is_negatively_cached_for_its_ttl() {
+    let a = es("a");
+    let b = es("b");
+    let (source, builder) = source_and_builder(&[&a]);
+    let cache = ready(
+        builder
+            .unknown_kid_cooldown(Duration::ZERO)
+            .negative_cache_ttl(300 * MS),
+    );
+    // Asked for before the identity provider publishes it: one fetch, absent.
+    assert_eq!(
+        cache.get_or_wait("b", PATIENCE).err(),
+        Some(Error::UnknownKid)
+    );
+    assert_eq!(source.fetches(), 2);
+    source.set_document(jwks_json(&[&a, &b]));
+    for _ in 0..100 {
+        assert_eq!(
+            cache.get_or_wait("b", PATIENCE).err(),
+            Some(Error::UnknownKid)
+        );
+    }
+    assert_eq!(
+        source.fetches(),
+        2,
+        "negative: no fetch however often it is asked"
+    );
+    // Another unknown kid still may ask (the guard is per window, not per kid).
+    assert_eq!(
+        cache.get_or_wait("c", PATIENCE).err(),
+        Some(Error::UnknownKid)
+    );
+    assert_eq!(source.fetches(), 3);
+    // That fetch brought "b": a set fetched later wins over the negative entry.
+    assert!(cache.get("b").is_ok());
+    let c = es("c");
+    source.set_document(jwks_json(&[&a, &b, &c]));
+    thread::sleep(350 * MS);
+    assert!(
+        cache.get_or_wait("c", PATIENCE).is_ok(),
+        "after its ttl, it may ask again"
+    );
+}
+
+#[test]
+fn outage_serves_stale_then_fails_closed_then_recovers() {
+    let k = es("k");
+    let (source, builder) = source_and_builder(&[&k]);
+    let cache = ready(
+        builder
+            .interval(200 * MS)
+            .background_threshold(0.5)
+            .min_refresh_interval(Duration::ZERO)
+            .stale_while_error(300 * MS)
+            .backoff_base(10 * MS)
+            .backoff_max(40 * MS),
+    );
+    let loaded = Instant::now();
+    source.fail();
+    // Past the lifetime: refreshes fail, the old set is served.
+    thread::sleep(250 * MS);
+    assert!(cache.get("k").is_ok(), "stale-while-error");
+    let status = cache.status();
+    assert!(status.consecutive_failures >= 2, "{status:?}");
+    assert!(matches!(status.last_error, Some(Error::Fetch(_))));
+    // Past lifetime + stale_while_error: fail closed.
+    assert!(eventually(PATIENCE, || matches!(
+        cache.get("k"),
+        Err(Error::Expired { .. })
+    )));
+    assert!(loaded.elapsed() >= 500 * MS, "not before the bound");
+    let Err(Error::Expired { last_error, .. }) = cache.with_key("k", |_| ()) else {
+        panic!("expected fail-closed");
+    };
+    assert!(
+        matches!(last_error.as_deref(), Some(Error::Fetch(e)) if e.kind() == FetchErrorKind::Connect)
+    );
+    // The first good fetch recovers, with no help.
+    source.heal();
+    assert!(eventually(PATIENCE, || cache.get("k").is_ok()));
+    let status = cache.status();
+    assert_eq!(status.consecutive_failures, 0);
+    assert_eq!(status.last_error, None);
+    assert_eq!(status.generation, 2);
+}
+
+fn gaps(times: &[Instant]) -> Vec<Duration> {
+    times.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+#[test]
+fn backoff_grows_across_failures_and_resets_on_success() {
+    let k = es("k");
+    let (source, builder) = source_and_builder(&[&k]);
+    source.fail();
+    let cache = builder
+        .backoff_base(20 * MS)
+        .backoff_max(160 * MS)
+        .build()
+        .expect("valid");
+    let first = cache.wait_ready(PATIENCE);
+    assert!(
+        matches!(
+            first,
+            Err(Error::NotReady {
+                last_error: Some(_)
+            })
+        ),
+        "{first:?}"
+    );
+    assert!(eventually(PATIENCE, || source.fetches() >= 6));
+    let g = gaps(&source.fetch_times()[..6]);
+    // 20, 40, 80, 160, 160 ms (jitter off), give or take scheduling.
+    for (gap, want) in g.iter().zip([20u64, 40, 80, 160, 160]) {
+        assert!(*gap >= Duration::from_millis(want) - 2 * MS, "{g:?}");
+        assert!(*gap < Duration::from_millis(want) + 100 * MS, "{g:?}");
+    }
+    assert!(g[3] > g[0] * 4, "{g:?}");
+    source.heal();
+    assert!(
+        eventually(PATIENCE, || cache.get("k").is_ok()),
+        "recovers by itself"
+    );
+    // Fail again: the first retry is back at the base delay.
+    let before = source.fetches();
+    source.fail();
+    assert_eq!(
+        cache
+            .refresh_now()
+            .map_err(|e| matches!(e, Error::Fetch(_))),
+        Err(true)
+    );
+    assert!(eventually(PATIENCE, || source.fetches() >= before + 2));
+    let times = source.fetch_times();
+    let retry = times[before as usize + 1] - times[before as usize];
+    assert!(retry >= 18 * MS && retry < 120 * MS, "{retry:?}");
+}
+
+#[test]
+fn usage_threshold_triggers_a_refresh_and_floods_are_rate_limited() {
+    let k = es("k");
+    let (source, builder) = source_and_builder(&[&k]);
+    let cache = ready(
+        builder
+            .strategy(RefreshStrategy::Usage)
+            .usage_threshold(100)
+            .min_refresh_interval(Duration::ZERO),
+    );
+    for _ in 0..60 {
+        cache.with_key("k", |_| ()).expect("hit");
+    }
+    thread::sleep(30 * MS);
+    assert_eq!(source.fetches(), 1, "below θ·U = 80");
+    for _ in 0..40 {
+        cache.with_key("k", |_| ()).expect("hit");
+    }
+    assert!(eventually(PATIENCE, || cache.status().refreshes.usage == 1));
+
+    // A flood: 200 000 lookups with U = 100 inside one min_refresh_interval.
+    let (source, builder) = source_and_builder(&[&k]);
+    let cache = ready(
+        builder
+            .strategy(RefreshStrategy::Usage)
+            .usage_threshold(100)
+            .min_refresh_interval(Duration::from_secs(5)),
+    );
+    let start = Instant::now();
+    for _ in 0..200_000 {
+        cache.with_key("k", |_| ()).expect("hit");
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "flood took too long to mean anything"
+    );
+    thread::sleep(30 * MS);
+    assert_eq!(
+        source.fetches(),
+        1,
+        "the usage trigger waits for min_refresh_interval"
+    );
+    assert!(cache.status().suppressed_refreshes >= 1);
+}
+
+#[test]
+fn background_refresh_fires_three_cycles_in_a_row() {
+    let k = es("k");
+    let (source, builder) = source_and_builder(&[&k]);
+    let cache = ready(
+        builder
+            .interval(100 * MS)
+            .background_threshold(0.5)
+            .min_refresh_interval(Duration::ZERO),
+    );
+    assert!(eventually(PATIENCE, || cache.status().refreshes.scheduled >= 3));
+    let g = gaps(&source.fetch_times()[..4]);
+    for gap in &g {
+        assert!(
+            *gap >= 48 * MS && *gap < 100 * MS,
+            "every 0.5 × 100 ms: {g:?}"
+        );
+    }
+    assert!(cache.get("k").is_ok());
+    assert_eq!(cache.status().generation, 4, "each cycle published a set");
+}
+
+#[test]
+fn background_off_one_fetch_for_all_lookups_of_a_due_set_and_none_without_traffic() {
+    let old = es("k");
+    let (source, builder) = source_and_builder(&[&old]);
+    let cache = ready(
+        builder
+            .background_refresh(false)
+            .strategy(RefreshStrategy::Time)
+            .interval(100 * MS)
+            .min_refresh_interval(Duration::ZERO),
+    );
+    thread::sleep(300 * MS);
+    assert_eq!(source.fetches(), 1, "lazy: no lookups, no fetch");
+    source.set_delay(50 * MS);
+    let barrier = Arc::new(Barrier::new(16));
+    let handles: Vec<_> = (0..16)
+        .map(|_| {
+            let cache = cache.clone();
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                barrier.wait();
+                cache.get("k").map(|_| cache.snapshot().generation())
+            })
+        })
+        .collect();
+    let generations: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.join().expect("thread"))
+        .collect();
+    assert_eq!(source.fetches(), 2, "one fetch for every waiter");
+    assert!(generations.iter().all(|g| *g == Ok(2)), "{generations:?}");
+    assert_eq!(cache.status().refreshes.due, 1);
+}
+
+#[test]
+fn a_panicking_fetcher_wakes_every_waiter_with_an_error() {
+    let k = es("k");
+    let (source, builder) = source_and_builder(&[&k]);
+    let cache = ready(builder);
+    source.set_delay(50 * MS);
+    source.panic_on_fetch();
+    let barrier = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let cache = cache.clone();
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                barrier.wait();
+                cache.refresh_now()
+            })
+        })
+        .collect();
+    for h in handles {
+        let result = h.join().expect("thread");
+        assert!(
+            matches!(&result, Err(Error::Fetch(e)) if e.kind() == FetchErrorKind::Panicked),
+            "{result:?}"
+        );
+    }
+    assert!(cache.get("k").is_ok(), "the good set stays");
+    source.heal();
+    assert_eq!(cache.refresh_now(), Ok(()), "the refresher survived");
+}
+
+#[test]
+fn a_panicking_first_fetch_fails_wait_ready() {
+    let source = MemorySource::new("{}");
+    source.panic_on_fetch();
+    let cache = JwksCache::from_fetcher(source).build().expect("valid");
+    let result = cache.wait_ready(PATIENCE);
+    assert!(
+        matches!(&result, Err(Error::NotReady { last_error: Some(e) }) if matches!(**e, Error::Fetch(ref f) if f.kind() == FetchErrorKind::Panicked)),
+        "{result:?}"
+    );
+    assert!(matches!(cache.get("k"), Err(Error::NotReady { .. })));
+}
+
+fn refresher_threads(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .filter_map(Result::ok)
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name)
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn dropping_the_last_handle_joins_the_thread_promptly() {
+    let k = es("k");
+    let (_source, builder) = source_and_builder(&[&k]);
+    let cache = ready(builder.thread_name("jwks-drop-t1"));
+    let clone = cache.clone();
+    assert_eq!(refresher_threads("jwks-drop-t1"), 1);
+    drop(cache);
+    assert_eq!(
+        refresher_threads("jwks-drop-t1"),
+        1,
+        "a clone keeps it alive"
+    );
+    let start = Instant::now();
+    drop(clone);
+    assert!(start.elapsed() < 200 * MS, "{:?}", start.elapsed());
+    assert_eq!(refresher_threads("jwks-drop-t1"), 0, "joined, not detached");
+}
+
+#[test]
+fn dropping_during_a_fetch_waits_for_it_and_fetches_no_more() {
+    let k = es("k");
+    let (source, builder) = source_and_builder(&[&k]);
+    let cache = ready(builder.thread_name("jwks-drop-t2"));
+    source.set_delay(100 * MS);
+    let c2 = cache.clone();
+    let refresh = thread::spawn(move || c2.refresh_now());
+    assert!(eventually(PATIENCE, || source.fetches() == 2));
+    drop(cache);
+    assert_eq!(refresh.join().expect("thread"), Ok(()));
+    assert_eq!(refresher_threads("jwks-drop-t2"), 0);
+    assert_eq!(source.fetches(), 2);
+}
+
+#[test]
+fn refresh_now_calls_coalesce_into_one_fetch() {
+    let k = es("k");
+    let (source, builder) = source_and_builder(&[&k]);
+    let cache = ready(builder);
+    source.set_delay(50 * MS);
+    let barrier = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let cache = cache.clone();
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                barrier.wait();
+                cache.refresh_now()
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().expect("thread"), Ok(()));
+    }
+    assert_eq!(cache.status().refreshes.manual, 1);
+    assert_eq!(source.fetches(), 2);
+}
+
+#[test]
+fn a_bad_or_empty_document_never_replaces_a_good_set() {
+    let k = es("k");
+    let (source, builder) = source_and_builder(&[&k]);
+    let cache = ready(builder);
+    let before = cache.snapshot();
+    for (doc, want) in [
+        (r#"{"keys": []}"#, KeySetError::NoUsableKeys { skipped: 0 }),
+        (
+            r#"{"keys": [{"kty": "oct", "k": "AAAA"}]}"#,
+            KeySetError::NoUsableKeys { skipped: 1 },
+        ),
+        ("<html>", KeySetError::NotJson("line 1 column 1".into())),
+        (r#"{"no": "keys"}"#, KeySetError::NoKeysArray),
+    ] {
+        source.set_document(doc);
+        assert_eq!(cache.refresh_now(), Err(Error::KeySet(want)));
+        assert!(cache.get("k").is_ok());
+        assert!(
+            Arc::ptr_eq(&before, &cache.snapshot()),
+            "same set in service"
+        );
+    }
+    assert_eq!(cache.status().consecutive_failures, 4);
+}
+
+/// A source answering "not modified" after its first document.
+struct RevalidatingSource {
+    document: String,
+    calls: u32,
+}
+
+impl Fetch for RevalidatingSource {
+    fn fetch(&mut self, request: &FetchRequest) -> Result<FetchResponse, FetchError> {
+        self.calls += 1;
+        if self.calls == 1 {
+            assert_eq!(request.validators.etag, None);
+            let validators = jwks_sync::Validators {
+                etag: Some("\"v1\"".into()),
+                last_modified: None,
+            };
+            return Ok(FetchResponse::document(self.document.clone()).with_validators(validators));
+        }
+        if request.validators.etag.as_deref() != Some("\"v1\"") {
+            return Err(FetchError::new(
+                FetchErrorKind::Other,
+                "validator not sent back",
+            ));
+        }
+        Ok(FetchResponse::not_modified().with_max_age(Duration::from_secs(600)))
+    }
+}
+
+#[test]
+fn not_modified_keeps_the_same_set_and_renews_its_lifetime() {
+    let k = es("k");
+    let source = RevalidatingSource {
+        document: jwks_json(&[&k]),
+        calls: 0,
+    };
+    let cache = ready(JwksCache::from_fetcher(source).min_ttl(Duration::from_secs(1)));
+    let before = cache.snapshot();
+    let fetched = cache.status().fetched_at;
+    assert_eq!(cache.refresh_now(), Ok(()));
+    assert_eq!(cache.refresh_now(), Ok(()), "validators kept across 304s");
+    assert!(Arc::ptr_eq(&before, &cache.snapshot()));
+    let status = cache.status();
+    assert_eq!(status.not_modified, 2);
+    assert_eq!(status.generation, 1);
+    assert_eq!(status.lifetime, Some(Duration::from_secs(600)));
+    assert!(status.fetched_at > fetched, "lifetime renewed");
+}
+
+#[test]
+fn inconsistent_settings_are_rejected_by_build() {
+    let k = es("k");
+    for (builder, knob) in [
+        (
+            source_and_builder(&[&k]).1.background_threshold(1.5),
+            "background_threshold",
+        ),
+        (
+            source_and_builder(&[&k]).1.usage_threshold(0),
+            "usage_threshold",
+        ),
+        (
+            source_and_builder(&[&k]).1.interval(Duration::ZERO),
+            "interval",
+        ),
+        (
+            source_and_builder(&[&k])
+                .1
+                .interval(MS)
+                .min_refresh_interval(Duration::from_secs(1)),
+            "min_refresh_interval",
+        ),
+        (
+            source_and_builder(&[&k])
+                .1
+                .backoff_base(Duration::from_secs(600)),
+            "backoff_base",
+        ),
+        (source_and_builder(&[&k]).1.max_keys(0), "max_keys"),
+    ] {
+        match builder.build() {
+            Err(Error::Config(msg)) => assert!(msg.contains(knob), "{msg}"),
+            other => panic!("{knob}: expected a config error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn status_counts_lookups() {
+    let k = es("k");
+    let (_source, builder) = source_and_builder(&[&k]);
+    let cache = ready(builder);
+    for _ in 0..10 {
+        cache.with_key("k", |_| ()).expect("hit");
+    }
+    for _ in 0..3 {
+        let _ = cache.get("nope");
+    }
+    let s = cache.status();
+    assert_eq!((s.lookups, s.hits, s.misses), (13, 10, 3));
+    assert_eq!(s.key_count, 1);
+    assert_eq!(s.refreshes.initial, 1);
+    assert_eq!(
+        s.lifetime,
+        Some(Duration::from_secs(1200)),
+        "the default interval"
+    );
+    assert!(s.next_refresh.is_some());
+}
