@@ -160,16 +160,8 @@ impl JwksCache {
             }
             set = shared.current.load_full();
         }
-        if let Some(key) = set.get(kid) {
-            return match set.freshness() {
-                Freshness::Expired => Err(self.expired_error()),
-                _ => {
-                    if shared.counters.hit() {
-                        shared.ring(USAGE);
-                    }
-                    Ok(Arc::clone(key))
-                }
-            };
+        if let Some(found) = self.serve(&set, kid) {
+            return found;
         }
         shared.counters.miss();
         if set.generation() == 0 {
@@ -191,6 +183,10 @@ impl JwksCache {
             return Err(Error::UnknownKid);
         }
         let rounds = shared.rounds.lock();
+        // A refresh may have published the kid since we looked.
+        if let Some(found) = self.serve(&shared.current.load_full(), kid) {
+            return found;
+        }
         // AcqRel: only one caller per cooldown wins the gate; pairs with the
         // refresher's Release store that reopened it.
         let target = if gate_maybe_open && shared.miss_gate.swap(false, Ordering::AcqRel) {
@@ -208,21 +204,27 @@ impl JwksCache {
             return Err(Error::UnknownKid);
         };
         let outcome = shared.wait_for_round(rounds, target, deadline)?;
-        let set = shared.current.load_full();
-        match set.get(kid) {
-            Some(key) if set.freshness() != Freshness::Expired => {
-                if shared.counters.hit() {
-                    shared.ring(USAGE);
-                }
-                Ok(Arc::clone(key))
-            }
-            Some(_) => Err(self.expired_error()),
+        match self.serve(&shared.current.load_full(), kid) {
+            Some(found) => found,
             // The refresh we waited for failed: that is the useful answer.
             None => match outcome {
                 Some(Err(e)) => Err(e),
                 _ => Err(Error::UnknownKid),
             },
         }
+    }
+
+    /// The key for `kid` in `set` if it has one: a counted hit, or the
+    /// fail-closed error of an expired set.
+    fn serve(&self, set: &KeySet, kid: &str) -> Option<Result<Arc<Key>, Error>> {
+        let key = set.get(kid)?;
+        if set.freshness() == Freshness::Expired {
+            return Some(Err(self.expired_error()));
+        }
+        if self.shared.counters.hit() {
+            self.shared.ring(USAGE);
+        }
+        Some(Ok(Arc::clone(key)))
     }
 
     #[cold]
@@ -248,7 +250,9 @@ impl JwksCache {
         let shared = &*self.shared;
         let mut rounds = shared.rounds.lock();
         loop {
-            if shared.current.load().generation() > 0 {
+            // Ready once the round that published the first set has finished,
+            // so that status and later demands see a settled refresher.
+            if rounds.done > 0 && shared.current.load().generation() > 0 {
                 return Ok(());
             }
             if let Some(Err(e)) = &rounds.last {
@@ -261,7 +265,7 @@ impl JwksCache {
             }
             let (guard, timed_out) = shared.round_done.wait_until(rounds, deadline);
             rounds = guard;
-            if timed_out && shared.current.load().generation() == 0 {
+            if timed_out && !(rounds.done > 0 && shared.current.load().generation() > 0) {
                 return Err(Error::Timeout);
             }
         }
