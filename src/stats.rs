@@ -60,10 +60,24 @@ impl LookupCounters {
 
     /// Counts a hit; returns `true` when this hit crossed the usage arm
     /// (exactly one caller sees `true` per arming).
+    ///
+    /// The first `STRIPES` threads of the process each own a stripe, so they
+    /// count with a plain load and store (no locked instruction); later
+    /// threads share stripes and use `fetch_add`.
     #[inline]
     pub(crate) fn hit(&self) -> bool {
+        let index = stripe_index();
+        let hits = &self.stripes[index % STRIPES].hits;
         // Relaxed: statistics only; the usage arm below is its own protocol.
-        let n = self.stripe().hits.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = if index < STRIPES {
+            // Only this thread writes this stripe; readers of the sum may see
+            // it a moment late, which is fine for a count.
+            let n = hits.load(Ordering::Relaxed) + 1;
+            hits.store(n, Ordering::Relaxed);
+            n
+        } else {
+            hits.fetch_add(1, Ordering::Relaxed) + 1
+        };
         n & self.batch_mask == 0 && self.flush_batch()
     }
 
