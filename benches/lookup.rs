@@ -66,7 +66,9 @@ struct Cache(JwksCache);
 impl Subject for Cache {
     #[inline]
     fn lookup(&self, kid: &str) -> bool {
-        self.0.with_key(kid, |k| black_box(k).kid().is_some()).unwrap_or(false)
+        self.0
+            .with_key(kid, |k| black_box(k).kid().is_some())
+            .unwrap_or(false)
     }
     fn publish(&self) {
         let _ = self.0.refresh_now();
@@ -142,11 +144,26 @@ fn subjects(n: usize) -> Vec<(&'static str, Arc<dyn Subject>)> {
         .expect("valid");
     cache.wait_ready(Duration::from_secs(30)).expect("loads");
     vec![
-        ("jwks-sync with_key", Arc::new(Cache(cache)) as Arc<dyn Subject>),
-        ("bare ArcSwap + FxHashMap", Arc::new(BareArcSwap(ArcSwap::from_pointee(map(n)), n))),
-        ("parking_lot RwLock<HashMap>", Arc::new(PlRwLock(parking_lot::RwLock::new(map(n)), n))),
-        ("std RwLock<HashMap>", Arc::new(StdRwLock(RwLock::new(map(n)), n))),
-        ("std Mutex<HashMap>", Arc::new(StdMutex(Mutex::new(map(n)), n))),
+        (
+            "jwks-sync with_key",
+            Arc::new(Cache(cache)) as Arc<dyn Subject>,
+        ),
+        (
+            "bare ArcSwap + FxHashMap",
+            Arc::new(BareArcSwap(ArcSwap::from_pointee(map(n)), n)),
+        ),
+        (
+            "parking_lot RwLock<HashMap>",
+            Arc::new(PlRwLock(parking_lot::RwLock::new(map(n)), n)),
+        ),
+        (
+            "std RwLock<HashMap>",
+            Arc::new(StdRwLock(RwLock::new(map(n)), n)),
+        ),
+        (
+            "std Mutex<HashMap>",
+            Arc::new(StdMutex(Mutex::new(map(n)), n)),
+        ),
     ]
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::cache::JwksCache;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
+use crate::event::RefreshEvent;
 use crate::fetch::Fetch;
 use crate::jwk::KeyLimits;
 use crate::keyset::{KeySet, SetLimits};
@@ -30,7 +31,11 @@ pub struct Builder {
     clock: Box<dyn Clock>,
     thread_name: String,
     seed: Option<u64>,
+    on_refresh: Option<EventHook>,
 }
+
+/// A callback run on the refresher thread after each fetch.
+pub(crate) type EventHook = Box<dyn Fn(&RefreshEvent) + Send + 'static>;
 
 impl Builder {
     pub(crate) fn new(fetcher: Box<dyn Fetch>) -> Self {
@@ -62,6 +67,7 @@ impl Builder {
             clock: Box::new(SystemClock),
             thread_name: "jwks-refresher".to_owned(),
             seed: None,
+            on_refresh: None,
         }
     }
 
@@ -268,6 +274,16 @@ impl Builder {
         self
     }
 
+    /// Runs `hook` on the refresher thread after every fetch, with what came
+    /// of it (kids added and removed, 304, failure and next retry). Keep it
+    /// quick: the refresher waits for it. A panic in it is caught and logged.
+    ///
+    /// Defaults to none.
+    pub fn on_refresh(mut self, hook: impl Fn(&RefreshEvent) + Send + 'static) -> Self {
+        self.on_refresh = Some(Box::new(hook));
+        self
+    }
+
     /// Seeds the jitter's random numbers (for reproducible tests).
     ///
     /// Defaults to a per-process random seed.
@@ -341,6 +357,7 @@ impl Builder {
             limits: self.limits,
             negative_ttl: self.negative_ttl,
             bell: bell_wait,
+            on_refresh: self.on_refresh,
         };
         let thread = spawn(self.thread_name, move || refresher.run()).map_err(|e| {
             Error::Fetch(crate::error::FetchError::new(

@@ -22,7 +22,7 @@
 //! | [`Builder`] | every knob, each with its default |
 //! | [`Fetch`], [`FileFetcher`] | where documents come from |
 //! | [`Key`], [`KeySet`], [`SkipReason`] | what a fetch produced |
-//! | [`Status`] | counters and schedule |
+//! | [`Status`], [`RefreshEvent`] | counters and schedule; a hook per fetch |
 //! | [`Error`], [`FetchError`], [`KeySetError`] | what went wrong |
 //! | [`Clock`] | injected time for the schedule |
 //! | `testing` (feature) | keys, tokens and an in-memory source for tests |
@@ -33,6 +33,7 @@ mod builder;
 mod cache;
 mod clock;
 mod error;
+mod event;
 mod fetch;
 mod jwk;
 mod keyset;
@@ -49,6 +50,7 @@ pub use builder::Builder;
 pub use cache::JwksCache;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, FetchError, FetchErrorKind, KeySetError};
+pub use event::{RefreshEvent, RefreshOutcome};
 pub use fetch::{Fetch, FetchRequest, FetchResponse, FileFetcher, Validators};
 pub use jsonwebtoken::Algorithm;
 pub use jwk::{AlgorithmSet, Key, KeyType, SkipReason};

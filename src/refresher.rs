@@ -16,7 +16,9 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+use crate::builder::EventHook;
 use crate::error::{Error, FetchError, FetchErrorKind};
+use crate::event::{RefreshEvent, RefreshOutcome};
 use crate::fetch::{Fetch, FetchRequest, Validators};
 use crate::keyset::{KeySet, SetLimits};
 use crate::policy::{Demands, Outcome, Plan, Policy};
@@ -31,6 +33,7 @@ pub(crate) struct Refresher {
     pub(crate) limits: SetLimits,
     pub(crate) negative_ttl: Duration,
     pub(crate) bell: BellWait,
+    pub(crate) on_refresh: Option<EventHook>,
 }
 
 /// Marks the refresher stopped however the thread exits, so no waiter hangs.
@@ -142,6 +145,7 @@ impl Refresher {
                 "jwks-sync: refreshing ({cause:?}) from {}",
                 self.fetcher.describe()
             );
+            let previous = shared.current.load_full();
             let result = self.fetch_and_publish(&mut validators);
             let done_at = shared.clock.now();
             let outcome = match &result {
@@ -191,8 +195,18 @@ impl Refresher {
                     }
                 }
             }
+            if let Some(hook) = &self.on_refresh {
+                let event = RefreshEvent {
+                    cause,
+                    elapsed: done_at.saturating_duration_since(now),
+                    outcome: self.outcome_of(&result, &previous, done_at),
+                };
+                if catch_unwind(AssertUnwindSafe(|| hook(&event))).is_err() {
+                    log::error!("jwks-sync: the on_refresh hook panicked");
+                }
+            }
             let mut rounds = shared.rounds.lock();
-            // Demands that arrived during the fetch are served by it. Release
+            // Demands that arrived during the fetch are served by it. AcqRel
             // on the clear: nothing rides on it; STOP is kept.
             shared.pending.fetch_and(STOP, Ordering::AcqRel);
             shared.missed_kid.lock().take();
@@ -281,6 +295,45 @@ impl Refresher {
         if triggers.usage_arm != Some(arm) {
             shared.counters.set_usage_arm(arm);
             triggers.usage_arm = Some(arm);
+        }
+    }
+
+    fn outcome_of(
+        &self,
+        result: &Result<Option<Duration>, Error>,
+        previous: &KeySet,
+        now: Instant,
+    ) -> RefreshOutcome {
+        let current = self.shared.current.load_full();
+        match result {
+            Err(error) => RefreshOutcome::Failed {
+                error: error.clone(),
+                consecutive_failures: self.policy.failures(),
+                retry_in: self
+                    .policy
+                    .next_fetch_at()
+                    .map(|t| t.saturating_duration_since(now)),
+            },
+            Ok(_) if current.generation() == previous.generation() => RefreshOutcome::NotModified {
+                lifetime: self.policy.lifetime(),
+            },
+            Ok(_) => {
+                let kids = |set: &KeySet| -> Vec<String> {
+                    set.keys()
+                        .iter()
+                        .filter_map(|k| k.kid())
+                        .map(str::to_owned)
+                        .collect()
+                };
+                let (old, new) = (kids(previous), kids(&current));
+                RefreshOutcome::Updated {
+                    generation: current.generation(),
+                    added: new.iter().filter(|k| !old.contains(k)).cloned().collect(),
+                    removed: old.iter().filter(|k| !new.contains(k)).cloned().collect(),
+                    skipped: current.skipped().len(),
+                    lifetime: self.policy.lifetime(),
+                }
+            }
         }
     }
 

@@ -597,3 +597,54 @@ fn status_counts_lookups() {
     );
     assert!(s.next_refresh.is_some());
 }
+
+#[test]
+fn on_refresh_reports_rotations_failures_and_not_modified() {
+    use jwks_sync::{RefreshCause, RefreshOutcome};
+    use std::sync::Mutex;
+    let a = es("a");
+    let b = es("b");
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let (source, builder) = source_and_builder(&[&a]);
+    let cache = ready(builder.on_refresh(move |e| sink.lock().expect("lock").push(e.clone())));
+    source.set_document(jwks_json(&[&b]));
+    assert_eq!(cache.refresh_now(), Ok(()));
+    source.fail();
+    assert!(cache.refresh_now().is_err());
+    let events = events.lock().expect("lock").clone();
+    assert_eq!(events.len(), 3, "{events:#?}");
+    assert_eq!(events[0].cause, RefreshCause::Initial);
+    assert!(
+        matches!(&events[0].outcome, RefreshOutcome::Updated { generation: 1, added, removed, .. }
+        if added == &["a"] && removed.is_empty())
+    );
+    assert_eq!(events[1].cause, RefreshCause::Manual);
+    assert!(
+        matches!(&events[1].outcome, RefreshOutcome::Updated { generation: 2, added, removed, .. }
+        if added == &["b"] && removed == &["a"])
+    );
+    let RefreshOutcome::Failed {
+        consecutive_failures,
+        retry_in,
+        error,
+    } = &events[2].outcome
+    else {
+        panic!("expected a failure event: {:?}", events[2]);
+    };
+    assert_eq!(*consecutive_failures, 1);
+    assert!(
+        retry_in.is_some_and(|r| r <= Duration::from_secs(1)),
+        "{retry_in:?}"
+    );
+    assert!(matches!(error, Error::Fetch(_)));
+}
+
+#[test]
+fn a_panicking_hook_does_not_stop_the_refresher() {
+    let k = es("k");
+    let (_source, builder) = source_and_builder(&[&k]);
+    let cache = ready(builder.on_refresh(|_| panic!("hook bug")));
+    assert_eq!(cache.refresh_now(), Ok(()));
+    assert!(cache.get("k").is_ok());
+}
