@@ -7,7 +7,6 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::event::RefreshEvent;
 use crate::fetch::Fetch;
-use crate::jwk::KeyLimits;
 use crate::keyset::{KeySet, SetLimits};
 use crate::policy::{Policy, PolicyConfig, RefreshStrategy};
 use crate::refresher::Refresher;
@@ -56,11 +55,7 @@ impl Builder {
                 min_ttl: Duration::from_secs(60),
                 max_ttl: Duration::from_secs(24 * 3600),
             },
-            limits: SetLimits {
-                max_bytes: 256 * 1024,
-                max_keys: 100,
-                key: KeyLimits { max_kid_len: 256 },
-            },
+            limits: SetLimits::DEFAULT,
             negative_ttl: Duration::from_secs(300),
             expired_wait: Duration::from_secs(5),
             refresh_timeout: Duration::from_secs(30),

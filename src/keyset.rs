@@ -22,6 +22,15 @@ pub(crate) struct SetLimits {
     pub(crate) key: KeyLimits,
 }
 
+impl SetLimits {
+    /// The builder's defaults.
+    pub(crate) const DEFAULT: SetLimits = SetLimits {
+        max_bytes: 256 * 1024,
+        max_keys: 100,
+        key: KeyLimits { max_kid_len: 256 },
+    };
+}
+
 /// One entry of a document that was not used, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedKey {
@@ -182,6 +191,21 @@ impl KeySet {
             skipped,
             freshness: AtomicU8::new(Freshness::Fresh as u8),
         })
+    }
+
+    /// Parses a JWKS document with the default limits (256 KiB, 100 keys,
+    /// kids up to 256 bytes), outside any cache: for static key sets and
+    /// tools. Generation is 1.
+    ///
+    /// ```
+    /// # let key = jwks_sync::testing::TestKey::generate(jwks_sync::testing::KeyAlg::EdDsa, "ed").unwrap();
+    /// # let document = jwks_sync::testing::jwks_json(&[&key]);
+    /// let set = jwks_sync::KeySet::from_slice(document.as_bytes())?;
+    /// assert!(set.get("ed").is_some());
+    /// # Ok::<(), jwks_sync::KeySetError>(())
+    /// ```
+    pub fn from_slice(document: &[u8]) -> Result<Self, KeySetError> {
+        Self::parse(document, 1, SetLimits::DEFAULT)
     }
 
     /// The key with this `kid`, if the set has a usable one.
