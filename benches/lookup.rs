@@ -79,7 +79,7 @@ struct BareArcSwap(ArcSwap<Map>, usize);
 impl Subject for BareArcSwap {
     #[inline]
     fn lookup(&self, kid: &str) -> bool {
-        self.0.load().get(kid).map(|v| black_box(v)).is_some()
+        self.0.load().get(kid).map(black_box).is_some()
     }
     fn publish(&self) {
         self.0.store(Arc::new(map(self.1)));
@@ -90,7 +90,7 @@ struct PlRwLock(parking_lot::RwLock<Map>, usize);
 impl Subject for PlRwLock {
     #[inline]
     fn lookup(&self, kid: &str) -> bool {
-        self.0.read().get(kid).map(|v| black_box(v)).is_some()
+        self.0.read().get(kid).map(black_box).is_some()
     }
     fn publish(&self) {
         let fresh = map(self.1);
@@ -104,7 +104,7 @@ impl Subject for StdRwLock {
     fn lookup(&self, kid: &str) -> bool {
         self.0
             .read()
-            .map(|m| m.get(kid).map(|v| black_box(v)).is_some())
+            .map(|m| m.get(kid).map(black_box).is_some())
             .unwrap_or(false)
     }
     fn publish(&self) {
@@ -121,7 +121,7 @@ impl Subject for StdMutex {
     fn lookup(&self, kid: &str) -> bool {
         self.0
             .lock()
-            .map(|m| m.get(kid).map(|v| black_box(v)).is_some())
+            .map(|m| m.get(kid).map(black_box).is_some())
             .unwrap_or(false)
     }
     fn publish(&self) {
