@@ -18,3 +18,10 @@ pub use keys::{jwks_json, KeyAlg, TestKey};
 #[doc(hidden)]
 pub use memory::doc_cache;
 pub use memory::MemorySource;
+
+/// Formats `t` as an HTTP date (IMF-fixdate), for `Date`, `Expires` and
+/// `Last-Modified` headers in tests.
+#[cfg(feature = "testing")]
+pub fn http_date(t: std::time::SystemTime) -> String {
+    crate::fetch::format_http_date(t)
+}
