@@ -22,7 +22,7 @@ mod url;
 
 pub(crate) use discovery::IssuerFetcher;
 #[cfg(feature = "testing")]
-pub(crate) use freshness::format_http_date;
+pub(crate) use freshness::{format_http_date, parse_http_date};
 pub(crate) use options::HttpOptions;
 pub(crate) use url::HttpFetcher;
 
