@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
-use super::{Plan, RecordedRequest, Shared, IO_TIMEOUT, MAX_CONNECTIONS, MAX_HEAD_BYTES};
+use super::routes::{Plan, Shared};
+use super::{RecordedRequest, IO_TIMEOUT, MAX_CONNECTIONS, MAX_HEAD_BYTES};
 
 /// Clones of live sockets, so `Drop` can shut them down and unblock their
 /// threads. A connection removes its entry before closing, so the clone
