@@ -6,7 +6,7 @@ use crate::cache::JwksCache;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::event::RefreshEvent;
-use crate::fetch::Fetch;
+use crate::fetch::{Fetch, HttpFetcher, HttpOptions, IssuerFetcher};
 use crate::keyset::{KeySet, SetLimits};
 use crate::policy::{Policy, PolicyConfig, RefreshStrategy};
 use crate::refresher::Refresher;
@@ -19,9 +19,15 @@ use crate::sync::{doorbell, spawn, Arc, AtomicBool, AtomicU8, Condvar, Mutex, Sw
 /// Setters take and return `self`; [`build`](Self::build) checks the whole
 /// configuration and starts the refresher thread without blocking on the
 /// first fetch (see [`JwksCache::wait_ready`]).
+///
+/// The HTTP setters (from [`connect_timeout`](Self::connect_timeout) on)
+/// apply to the HTTPS sources of [`JwksCache::builder`] and
+/// [`JwksCache::from_issuer`]; with [`JwksCache::from_fetcher`] they are a
+/// configuration error.
 #[must_use = "a Builder does nothing until build() is called"]
 pub struct Builder {
-    fetcher: Box<dyn Fetch>,
+    source: Source,
+    http: HttpOptions,
     policy: PolicyConfig,
     limits: SetLimits,
     negative_ttl: Duration,
@@ -36,10 +42,35 @@ pub struct Builder {
 /// A callback run on the refresher thread after each fetch.
 pub(crate) type EventHook = Box<dyn Fn(&RefreshEvent) + Send + 'static>;
 
+/// Where the documents come from.
+pub(crate) enum Source {
+    /// `JwksCache::from_fetcher`.
+    Custom(Box<dyn Fetch>),
+    /// `JwksCache::builder(url)`.
+    Url(String),
+    /// `JwksCache::from_issuer(issuer)`.
+    Issuer(String),
+}
+
+impl Source {
+    fn describe(&self) -> String {
+        match self {
+            Source::Custom(fetcher) => fetcher.describe(),
+            Source::Url(url) => format!("url {url}"),
+            Source::Issuer(issuer) => format!("issuer {issuer}"),
+        }
+    }
+}
+
 impl Builder {
     pub(crate) fn new(fetcher: Box<dyn Fetch>) -> Self {
+        Self::from_source(Source::Custom(fetcher))
+    }
+
+    pub(crate) fn from_source(source: Source) -> Self {
         Self {
-            fetcher,
+            source,
+            http: HttpOptions::default(),
             policy: PolicyConfig {
                 strategy: RefreshStrategy::Both,
                 interval: Duration::from_secs(20 * 60),
@@ -287,6 +318,159 @@ impl Builder {
         self
     }
 
+    /// HTTP: the budget for connecting, TLS handshake included (and a
+    /// proxy's CONNECT, if any).
+    ///
+    /// Defaults to 2 seconds.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.http.touch("connect_timeout").connect_timeout = timeout;
+        self
+    }
+
+    /// HTTP: how long to wait for the response headers once the request is
+    /// sent (a server that accepts and then hangs is cut off here).
+    ///
+    /// Defaults to 5 seconds.
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.http.touch("response_timeout").response_timeout = timeout;
+        self
+    }
+
+    /// HTTP: the budget for one whole request — connecting, redirects and
+    /// reading the body included — so a server dripping a byte a second is
+    /// cut off. Discovery's request has its own budget of the same length.
+    ///
+    /// Defaults to 10 seconds.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.http.touch("timeout").timeout = timeout;
+        self
+    }
+
+    /// HTTP: redirects followed per request (`0`: none). Every hop must be
+    /// `https` and go to an allowed host ([`allow_redirect_host`](Self::allow_redirect_host));
+    /// one more redirect than this fails the fetch with
+    /// [`FetchErrorKind::Redirect`](crate::FetchErrorKind::Redirect).
+    ///
+    /// Defaults to 3.
+    pub fn max_redirects(mut self, redirects: u32) -> Self {
+        self.http.touch("max_redirects").max_redirects = redirects;
+        self
+    }
+
+    /// HTTP: lets redirects lead to `host` (a name or IP address, no port);
+    /// call again for more hosts. A redirect to any other host fails the
+    /// fetch.
+    ///
+    /// Defaults to only the host of the configured URL (of the issuer, with
+    /// discovery, plus an allowed cross-origin `jwks_uri`'s host).
+    pub fn allow_redirect_host(mut self, host: impl Into<String>) -> Self {
+        self.http
+            .touch("allow_redirect_host")
+            .redirect_hosts
+            .push(host.into());
+        self
+    }
+
+    /// HTTP: trusts the CA certificate(s) in `pem` (one or more
+    /// `CERTIFICATE` blocks) besides the built-in roots. Bad PEM fails
+    /// [`build`](Self::build).
+    ///
+    /// Defaults to none: the built-in roots only.
+    pub fn add_root_certificate_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.http
+            .touch("add_root_certificate_pem")
+            .root_pems
+            .push(pem.as_ref().to_vec());
+        self
+    }
+
+    /// HTTP: whether to trust the compiled-in Mozilla root store
+    /// (webpki-roots). Turn off to trust only
+    /// [`add_root_certificate_pem`](Self::add_root_certificate_pem) CAs.
+    /// The platform's store is not consulted.
+    ///
+    /// Defaults to on.
+    pub fn use_built_in_roots(mut self, on: bool) -> Self {
+        self.http.touch("use_built_in_roots").built_in_roots = on;
+        self
+    }
+
+    /// HTTP: requires the server's certificate to carry this public key:
+    /// `pin` is the base64 SHA-256 of its SubjectPublicKeyInfo (optionally
+    /// prefixed `sha256/`), checked during the TLS handshake after the
+    /// usual chain checks. Call again to add backup pins; any one matching
+    /// is enough. A mismatch fails the fetch with
+    /// [`FetchErrorKind::Tls`](crate::FetchErrorKind::Tls).
+    ///
+    /// Defaults to no pins.
+    pub fn pin_spki_sha256(mut self, pin: impl Into<String>) -> Self {
+        self.http
+            .touch("pin_spki_sha256")
+            .spki_pins
+            .push(pin.into());
+        self
+    }
+
+    /// HTTP: **dangerous** — allows plain `http://` URLs and redirects, to
+    /// loopback hosts (`localhost`, `127.0.0.0/8`, `::1`) only, for tests.
+    /// Key sets fetched over plain HTTP can be forged by anyone on the path.
+    ///
+    /// Defaults to off: https only.
+    pub fn danger_accept_plain_http(mut self, on: bool) -> Self {
+        self.http.touch("danger_accept_plain_http").plain_http = on;
+        self
+    }
+
+    /// HTTP: whether to use an HTTP CONNECT proxy from `ALL_PROXY`,
+    /// `HTTPS_PROXY` or `HTTP_PROXY` (and lowercase forms), honouring
+    /// `NO_PROXY`; read once, in [`build`](Self::build). Loopback hosts are
+    /// never proxied; SOCKS proxies are ignored with a warning. TLS is
+    /// end-to-end through the proxy: it sees the host, not the traffic.
+    ///
+    /// Defaults to on.
+    pub fn use_env_proxy(mut self, on: bool) -> Self {
+        self.http.touch("use_env_proxy").env_proxy = on;
+        self
+    }
+
+    /// Discovery ([`JwksCache::from_issuer`]): accepts a `jwks_uri` on
+    /// another origin than the issuer (still https, still checked on every
+    /// redirect); its host joins the redirect allow-list.
+    ///
+    /// Defaults to off: the `jwks_uri` must share the issuer's scheme, host
+    /// and port, or discovery fails with
+    /// [`FetchErrorKind::Discovery`](crate::FetchErrorKind::Discovery).
+    pub fn allow_cross_origin_jwks_uri(mut self, on: bool) -> Self {
+        self.http
+            .touch("allow_cross_origin_jwks_uri")
+            .cross_origin_jwks_uri = on;
+        self
+    }
+
+    /// Turns the source into the refresher's fetcher, checking the HTTP
+    /// settings.
+    fn fetcher(source: Source, http: &HttpOptions) -> Result<Box<dyn Fetch>, Error> {
+        let config = |msg: String| Error::Config(msg);
+        match source {
+            Source::Custom(fetcher) => match http.touched {
+                Some(knob) => Err(config(format!(
+                    "{knob} applies only to HTTP sources (JwksCache::builder, JwksCache::from_issuer), \
+                     not to JwksCache::from_fetcher"
+                ))),
+                None => Ok(fetcher),
+            },
+            Source::Url(url) => {
+                if http.cross_origin_jwks_uri {
+                    return Err(config(
+                        "allow_cross_origin_jwks_uri applies only to JwksCache::from_issuer".to_owned(),
+                    ));
+                }
+                Ok(Box::new(HttpFetcher::new(&url, http).map_err(config)?))
+            }
+            Source::Issuer(issuer) => Ok(Box::new(IssuerFetcher::new(&issuer, http).map_err(config)?)),
+        }
+    }
+
     fn validate(&self) -> Result<(), Error> {
         let p = &self.policy;
         let fail = |msg: &str| Err(Error::Config(msg.to_owned()));
@@ -325,9 +509,13 @@ impl Builder {
     /// # Errors
     ///
     /// [`Error::Config`] for inconsistent settings (the message names the
-    /// knob); [`Error::Fetch`] with kind `Io` if the thread cannot start.
+    /// knob): among them, for HTTP sources, a URL that is not https (see
+    /// [`danger_accept_plain_http`](Self::danger_accept_plain_http)), bad
+    /// PEM or pins, and an HTTP knob used with a custom fetcher.
+    /// [`Error::Fetch`] with kind `Io` if the thread cannot start.
     pub fn build(self) -> Result<JwksCache, Error> {
         self.validate()?;
+        let fetcher = Self::fetcher(self.source, &self.http)?;
         let (bell, bell_wait) = doorbell();
         let shared = Arc::new(Shared {
             current: Swap::new(Arc::new(KeySet::empty())),
@@ -347,7 +535,7 @@ impl Builder {
         let seed = self.seed.unwrap_or_else(random_seed);
         let refresher = Refresher {
             shared: Arc::clone(&shared),
-            fetcher: self.fetcher,
+            fetcher,
             policy: Policy::new(self.policy, seed),
             limits: self.limits,
             negative_ttl: self.negative_ttl,
@@ -374,7 +562,7 @@ fn random_seed() -> u64 {
 impl std::fmt::Debug for Builder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Builder")
-            .field("source", &self.fetcher.describe())
+            .field("source", &self.source.describe())
             .field("policy", &self.policy)
             .field("limits", &self.limits)
             .finish_non_exhaustive()

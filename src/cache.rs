@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::builder::Builder;
+use crate::builder::{Builder, Source};
 use crate::error::Error;
 use crate::fetch::Fetch;
 use crate::jwk::Key;
@@ -69,6 +69,43 @@ impl JwksCache {
     /// ```
     pub fn from_fetcher(fetcher: impl Fetch) -> Builder {
         Builder::new(Box::new(fetcher))
+    }
+
+    /// Starts configuring a cache over the JWKS document at an HTTPS `url`.
+    ///
+    /// Every HTTP default (timeouts, redirects, trust, proxies, byte cap,
+    /// cache headers) is a setter on the [`Builder`]; the URL is checked in
+    /// [`Builder::build`]. Requests carry no token data, and a token's
+    /// `jku`/`x5u` header never changes where keys come from.
+    ///
+    /// ```no_run
+    /// # use jwks_sync::JwksCache;
+    /// # use std::time::Duration;
+    /// let cache = JwksCache::builder("https://login.example.com/.well-known/jwks.json")
+    ///     .timeout(Duration::from_secs(5))
+    ///     .build()?;
+    /// cache.wait_ready(Duration::from_secs(10))?;
+    /// # Ok::<(), jwks_sync::Error>(())
+    /// ```
+    pub fn builder(url: impl Into<String>) -> Builder {
+        Builder::from_source(Source::Url(url.into()))
+    }
+
+    /// Starts configuring a cache whose key set URL comes from OpenID
+    /// Connect discovery: `{issuer}/.well-known/openid-configuration` must
+    /// name exactly this `issuer`, and its `jwks_uri` must be https on the
+    /// issuer's origin (see [`Builder::allow_cross_origin_jwks_uri`]).
+    /// Discovery runs again when the key set URL starts answering 404.
+    ///
+    /// ```no_run
+    /// # use jwks_sync::JwksCache;
+    /// # use std::time::Duration;
+    /// let cache = JwksCache::from_issuer("https://login.example.com").build()?;
+    /// cache.wait_ready(Duration::from_secs(10))?;
+    /// # Ok::<(), jwks_sync::Error>(())
+    /// ```
+    pub fn from_issuer(issuer: impl Into<String>) -> Builder {
+        Builder::from_source(Source::Issuer(issuer.into()))
     }
 
     pub(crate) fn from_parts(shared: Arc<Shared>, thread: JoinHandle<()>) -> Self {

@@ -1,7 +1,30 @@
-//! Where key sets come from: the [`Fetch`] trait and the file source.
+//! Where key sets come from: the [`Fetch`] trait, the file source, and the
+//! HTTPS sources behind `JwksCache::builder` and `JwksCache::from_issuer`.
 //!
 //! The refresher thread is the only caller of a fetcher, one call at a time,
 //! so an implementation may block (that is the point) and keep state.
+//!
+//! | file | role |
+//! |---|---|
+//! | `fetch/options.rs` | the HTTP knobs as plain data |
+//! | `fetch/http.rs` | the transport: ureq + rustls (the only file naming them) |
+//! | `fetch/freshness.rs` | HTTP's caching contract: lifetimes, `Retry-After`, dates |
+//! | `fetch/spki.rs` | SPKI pins: parsing, and the leaf's SubjectPublicKeyInfo hash |
+//! | `fetch/url.rs` | a key set at a URL: conditional requests, lifetimes |
+//! | `fetch/discovery.rs` | OpenID Connect discovery of the key set URL |
+
+mod discovery;
+mod freshness;
+mod http;
+mod options;
+mod spki;
+mod url;
+
+pub(crate) use discovery::IssuerFetcher;
+#[cfg(feature = "testing")]
+pub(crate) use freshness::{format_http_date, parse_http_date};
+pub(crate) use options::HttpOptions;
+pub(crate) use url::HttpFetcher;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -20,12 +20,13 @@
 //! |---|---|
 //! | [`JwksCache`] | the handle: lookups, waits, `refresh_now`, `status` |
 //! | [`Builder`] | every knob, each with its default |
+//! | [`JwksCache::builder`], [`JwksCache::from_issuer`] | the HTTPS source and OpenID discovery |
 //! | [`Fetch`], [`FileFetcher`] | where documents come from |
 //! | [`Key`], [`KeySet`], [`SkipReason`] | what a fetch produced |
 //! | [`Status`], [`RefreshEvent`] | counters and schedule; a hook per fetch |
 //! | [`Error`], [`FetchError`], [`KeySetError`] | what went wrong |
 //! | [`Clock`] | injected time for the schedule |
-//! | `testing` (feature) | keys, tokens and an in-memory source for tests |
+//! | `testing` (feature) | keys, tokens, an in-memory source and a loopback HTTPS IdP for tests |
 #![doc = include_str!("../README.md")]
 #![doc(test(attr(deny(warnings))))]
 

@@ -1,5 +1,6 @@
 //! Test helpers for code that uses jwks-sync: real signing keys, their JWKs,
-//! and tokens signed with them. Enabled by the `testing` feature.
+//! tokens signed with them, an in-memory source, and a loopback HTTPS
+//! identity provider ([`TestIdp`]). Enabled by the `testing` feature.
 //!
 //! ```
 //! use jwks_sync::testing::{TestKey, KeyAlg};
@@ -11,10 +12,29 @@
 //! assert_eq!(token.split('.').count(), 3);
 //! ```
 
+#[cfg(feature = "testing")]
+mod idp;
 mod keys;
 mod memory;
 
+#[cfg(feature = "testing")]
+pub use idp::{
+    Fault, RecordedRequest, TestIdp, DISCOVERY_PATH, IO_TIMEOUT, JWKS_PATH, LOG_CAPACITY,
+    MAX_CONNECTIONS, MAX_HEAD_BYTES,
+};
 pub use keys::{jwks_json, KeyAlg, TestKey};
 #[doc(hidden)]
 pub use memory::doc_cache;
 pub use memory::MemorySource;
+
+/// Formats `t` as an HTTP date (IMF-fixdate), for `Date`, `Expires` and
+/// `Last-Modified` headers in tests.
+#[cfg(feature = "testing")]
+pub fn http_date(t: std::time::SystemTime) -> String {
+    crate::fetch::format_http_date(t)
+}
+
+#[cfg(feature = "testing")]
+fn parse_http_date(s: &str) -> Option<std::time::SystemTime> {
+    crate::fetch::parse_http_date(s)
+}

@@ -1,0 +1,115 @@
+//! A key set at an HTTPS URL: conditional requests and the caching
+//! contract on top of the transport.
+//!
+//! - validators of the set in service go out as `If-None-Match` /
+//!   `If-Modified-Since`; a `304` keeps the set and renews its lifetime;
+//! - the lifetime hint is the one the headers grant (`freshness.rs`), taken
+//!   from the `200` and freshened by each `304`; the policy clamps it.
+
+use std::time::SystemTime;
+
+use super::freshness::CacheHeaders;
+use super::http::{Get, HttpClient, Reply, Target};
+use super::options::HttpOptions;
+use super::{Fetch, FetchRequest, FetchResponse};
+use crate::error::FetchError;
+
+/// The state of one JWKS URL between fetches.
+#[derive(Debug)]
+pub(crate) struct UrlSource {
+    target: Target,
+    allowed_hosts: Vec<String>,
+    /// Cache headers of the last `200`, freshened by later `304`s.
+    stored: CacheHeaders,
+}
+
+impl UrlSource {
+    /// A source for `target`; redirects may reach `allowed_hosts` (lowercase).
+    pub(crate) fn new(target: Target, allowed_hosts: Vec<String>) -> Self {
+        Self {
+            target,
+            allowed_hosts,
+            stored: CacheHeaders::default(),
+        }
+    }
+
+    /// The URL.
+    pub(crate) fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// One conditional GET, turned into the refresher's terms.
+    pub(crate) fn fetch(
+        &mut self,
+        client: &HttpClient,
+        request: &FetchRequest,
+    ) -> Result<FetchResponse, FetchError> {
+        let get = Get {
+            validators: &request.validators,
+            max_bytes: request.max_bytes,
+            allowed_hosts: &self.allowed_hosts,
+        };
+        let (response, cache) = match client.get(&self.target, &get)? {
+            Reply::Document {
+                body,
+                cache,
+                validators,
+            } => (
+                FetchResponse::document(body).with_validators(validators),
+                cache,
+            ),
+            Reply::NotModified { cache, validators } => (
+                FetchResponse::not_modified().with_validators(validators),
+                self.stored.freshened(&cache),
+            ),
+        };
+        let lifetime = cache.lifetime(SystemTime::now());
+        self.stored = cache;
+        Ok(match lifetime {
+            Some(max_age) => response.with_max_age(max_age),
+            None => response,
+        })
+    }
+}
+
+/// The lowercase hosts redirects may reach: `host` and the configured extras.
+pub(crate) fn allowed_hosts(host: &str, opts: &HttpOptions) -> Vec<String> {
+    let mut hosts = vec![host.to_owned()];
+    hosts.extend(opts.redirect_hosts.iter().map(|h| {
+        h.trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase()
+    }));
+    hosts
+}
+
+/// The source behind `JwksCache::builder(url)`.
+#[derive(Debug)]
+pub(crate) struct HttpFetcher {
+    client: HttpClient,
+    source: UrlSource,
+}
+
+impl HttpFetcher {
+    /// Checks `url` and the options; `Err` is a configuration message.
+    pub(crate) fn new(url: &str, opts: &HttpOptions) -> Result<Self, String> {
+        let client = HttpClient::new(opts)?;
+        let target = client.check_url(url)?;
+        let hosts = allowed_hosts(target.host(), opts);
+        Ok(Self {
+            client,
+            source: UrlSource::new(target, hosts),
+        })
+    }
+}
+
+impl Fetch for HttpFetcher {
+    fn fetch(&mut self, request: &FetchRequest) -> Result<FetchResponse, FetchError> {
+        self.source.fetch(&self.client, request)
+    }
+
+    fn describe(&self) -> String {
+        self.source.target().to_string()
+    }
+}
