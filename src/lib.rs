@@ -23,6 +23,8 @@
 //! | [`Fetch`], [`FileFetcher`] | where documents come from |
 //! | [`Key`], [`KeySet`], [`SkipReason`] | what a fetch produced |
 //! | [`Status`] | counters and schedule |
+//! | [`Verifier`], [`VerifierBuilder`], [`Verified`], [`bearer_token`] | token verification on top of the cache |
+//! | [`VerifyError`], [`AlgorithmRejection`] | which rule rejected a token |
 //! | [`Error`], [`FetchError`], [`KeySetError`] | what went wrong |
 //! | [`Clock`] | injected time for the schedule |
 //! | `testing` (feature) | keys, tokens and an in-memory source for tests |
@@ -41,6 +43,7 @@ mod refresher;
 mod shared;
 mod stats;
 mod sync;
+mod verify;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -55,6 +58,10 @@ pub use jwk::{AlgorithmSet, Key, KeyType, SkipReason};
 pub use keyset::{KeySet, SkippedKey};
 pub use policy::{RefreshCause, RefreshStrategy};
 pub use stats::{RefreshCounts, RefresherState, Status};
+pub use verify::{
+    bearer_token, AlgorithmRejection, NoKidPolicy, TokenHeader, Verified, Verifier,
+    VerifierBuilder, VerifyError,
+};
 
 #[cfg(feature = "testing")]
 #[doc(hidden)]
