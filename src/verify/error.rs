@@ -9,13 +9,11 @@ use crate::jwk::KeyType;
 
 /// Why a token was rejected: the first rule it broke, checked cheapest first.
 ///
-/// `Clone`, small, and safe to log: messages name the rule and the header
-/// or claim involved, never key material, claim values, the kid or the
-/// token itself (all attacker-chosen text).
+/// `Clone`, small, and safe to log: messages name the rule and the header or claim involved, never
+/// key material, claim values, the kid or the token itself (all attacker-chosen text).
 ///
-/// An HTTP server usually answers every variant with `401` and
-/// `WWW-Authenticate: Bearer error="invalid_token"`, except
-/// [`VerifyError::KeySet`] (the server's own trouble: `503`) and
+/// An HTTP server usually answers every variant with `401` and `WWW-Authenticate: Bearer
+/// error="invalid_token"`, except [`VerifyError::KeySet`] (the server's own trouble: `503`) and
 /// [`VerifyError::NotBearer`] (no token at all: `401` without an error code).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -23,8 +21,9 @@ pub enum VerifyError {
     /// The `Authorization` header value is not `Bearer <token>`
     /// ([`bearer_token`](crate::bearer_token)).
     NotBearer,
-    /// The token is longer than `VerifierBuilder::max_token_bytes`; nothing
-    /// of it was decoded.
+    /// The token is longer than
+    /// [`VerifierBuilder::max_token_bytes`](crate::VerifierBuilder::max_token_bytes); nothing of it
+    /// was decoded.
     TooLarge {
         /// The limit in bytes.
         limit: usize,
@@ -33,23 +32,22 @@ pub enum VerifyError {
     Malformed(&'static str),
     /// The header `alg` is refused before any key is looked up.
     DisallowedAlgorithm(AlgorithmRejection),
-    /// The header has `crit`: it names extensions this verifier does not
-    /// implement, so the token must be rejected (RFC 7515 §4.1.11).
+    /// The header has `crit`: it names extensions this verifier does not implement, so the token
+    /// must be rejected (RFC 7515 §4.1.11).
     UnsupportedCritical,
-    /// No key with the token's `kid` is in the key set (after the refresh
-    /// that `Verifier::verify_or_wait` may wait for). The kid is not
+    /// No key with the token's `kid` is in the key set (after the refresh that
+    /// [`Verifier::verify_or_wait`](crate::Verifier::verify_or_wait) may wait for). The kid is not
     /// repeated here: it is attacker-chosen text.
     UnknownKey,
-    /// The token has no `kid` and no key could be chosen: `candidates` keys
-    /// allow its `alg` and exactly one is needed, or
-    /// `VerifierBuilder::no_kid` is [`NoKidPolicy::Reject`](crate::NoKidPolicy::Reject)
-    /// (`candidates` is then 0).
+    /// The token has no `kid` and no key could be chosen: `candidates` keys allow its `alg` and
+    /// exactly one is needed, or [`VerifierBuilder::no_kid`](crate::VerifierBuilder::no_kid) is
+    /// [`NoKidPolicy::Reject`](crate::NoKidPolicy::Reject) (`candidates` is then 0).
     NoKid {
         /// Usable keys bound to the token's `alg`.
         candidates: usize,
     },
-    /// The key selected by `kid` is not bound to the header's `alg` (its JWK
-    /// `alg`, or its family and curve): the algorithm-confusion rule.
+    /// The key selected by `kid` is not bound to the header's `alg` (its JWK `alg`, or its family
+    /// and curve): the algorithm-confusion rule.
     KeyAlgorithmMismatch {
         /// The header's algorithm.
         alg: Algorithm,
@@ -58,33 +56,34 @@ pub enum VerifyError {
     },
     /// The signature does not verify with the selected key.
     BadSignature,
-    /// `exp` plus the leeway is past (`VerifierBuilder::leeway`).
+    /// `exp` plus the leeway is past ([`VerifierBuilder::leeway`](crate::VerifierBuilder::leeway)).
     Expired,
-    /// `nbf` minus the leeway is still ahead (`VerifierBuilder::leeway`).
+    /// `nbf` minus the leeway is still ahead
+    /// ([`VerifierBuilder::leeway`](crate::VerifierBuilder::leeway)).
     NotYetValid,
-    /// `iss` is not one of `VerifierBuilder::issuer`.
+    /// `iss` is not one of [`VerifierBuilder::issuer`](crate::VerifierBuilder::issuer).
     WrongIssuer,
-    /// `aud` names none of `VerifierBuilder::audience` (or the token has an
-    /// `aud` and no audience is configured).
+    /// `aud` names none of [`VerifierBuilder::audience`](crate::VerifierBuilder::audience) (or the
+    /// token has an `aud` and no audience is configured).
     WrongAudience,
-    /// A claim listed in `VerifierBuilder::required_claims` (or implied by
+    /// A claim listed in
+    /// [`VerifierBuilder::required_claims`](crate::VerifierBuilder::required_claims) (or implied by
     /// `issuer` / `audience`) is absent or `null`.
     MissingClaim(Box<str>),
-    /// A registered claim has the wrong JSON type: `exp`, `nbf`, `iat` must
-    /// be non-negative numbers; `iss`, `sub` strings; `aud` a string or an
-    /// array of strings.
+    /// A registered claim has the wrong JSON type: `exp`, `nbf`, `iat` must be non-negative
+    /// numbers; `iss`, `sub` strings; `aud` a string or an array of strings.
     BadClaimType(&'static str),
-    /// The claims passed every rule but do not deserialize into the
-    /// caller's type; the position is in the decoded claims JSON.
+    /// The claims passed every rule but do not deserialize into the caller's type; the position is
+    /// in the decoded claims JSON.
     ClaimsType {
         /// 1-based line of the decoded claims where deserialization stopped.
         line: usize,
         /// 1-based column.
         column: usize,
     },
-    /// The key set could not serve the lookup: not loaded yet, expired
-    /// past `Builder::stale_while_error`, the refresher stopped, or the wait
-    /// timed out.
+    /// The key set could not serve the lookup: not loaded yet, expired past
+    /// [`Builder::stale_while_error`](crate::Builder::stale_while_error), the refresher stopped, or
+    /// the wait timed out.
     KeySet(Error),
 }
 
@@ -94,12 +93,12 @@ pub enum VerifyError {
 pub enum AlgorithmRejection {
     /// `none`, in any casing: unsigned tokens are never accepted.
     None,
-    /// An HMAC algorithm: a remote key set never supplies a trusted shared
-    /// secret, so HS* tokens are refused (the RS/HS confusion attack).
+    /// An HMAC algorithm: a remote key set never supplies a trusted shared secret, so HS* tokens
+    /// are refused (the RS/HS confusion attack).
     Hmac(Algorithm),
     /// Not an algorithm this crate knows (names are case-sensitive).
     Unknown,
-    /// Known, but not in `VerifierBuilder::algorithms`.
+    /// Known, but not in [`VerifierBuilder::algorithms`](crate::VerifierBuilder::algorithms).
     NotAllowed(Algorithm),
 }
 
