@@ -324,8 +324,7 @@ pub struct Verifier {
     config: Arc<Config>,
 }
 
-/// Decoded parts of one token; the buffers live on the caller's stack
-/// unless a part is unusually large.
+/// Decoding buffers, on the stack unless a part is unusually large.
 const HEADER_STACK: usize = 512;
 const CLAIMS_STACK: usize = 1024;
 /// RSA-4096 signatures (512 bytes) stay on the stack; larger go to the heap.
@@ -378,7 +377,12 @@ impl Verifier {
         token: &str,
         timeout: Duration,
     ) -> Result<Verified<C>, VerifyError> {
-        self.run(token, Some(Instant::now() + timeout))
+        let now = Instant::now();
+        // A caller passing `Duration::MAX` means "as long as it takes".
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600));
+        self.run(token, Some(deadline))
     }
 
     /// The cache this verifier reads keys from.

@@ -495,6 +495,15 @@ fn malformed_tokens_name_the_broken_part() {
 }
 
 #[test]
+fn an_unbounded_wait_is_accepted() {
+    let (_, _, verifier) = fixture();
+    let good = token(&keys().es256, &good_claims());
+    assert!(verifier
+        .verify_or_wait::<Value>(&good, Duration::MAX)
+        .is_ok());
+}
+
+#[test]
 fn a_verifier_is_shared_across_threads() {
     let (_, _, verifier) = fixture();
     let tokens: Vec<String> = keys()
