@@ -276,12 +276,12 @@ impl VerifierBuilder {
         Ok(Verifier {
             cache: self.cache,
             config: Arc::new(Config {
-                rules: ClaimRules {
-                    issuers: self.issuers.into_boxed_slice(),
-                    audiences: self.audiences,
-                    leeway: self.leeway.as_secs(),
-                    required: unique.into_boxed_slice(),
-                },
+                rules: ClaimRules::new(
+                    self.issuers.into_boxed_slice(),
+                    self.audiences,
+                    self.leeway.as_secs(),
+                    unique.into_boxed_slice(),
+                ),
                 algorithms: self.algorithms,
                 no_kid: self.no_kid,
                 max_token_bytes: self.max_token_bytes,
@@ -396,7 +396,6 @@ impl Verifier {
         wait: Option<Instant>,
     ) -> Result<Verified<C>, VerifyError> {
         let cfg = &*self.config;
-        let token = token.as_bytes();
         if token.len() > cfg.max_token_bytes {
             return Err(VerifyError::TooLarge {
                 limit: cfg.max_token_bytes,
@@ -553,16 +552,13 @@ struct Parts<'t> {
 }
 
 impl<'t> Parts<'t> {
-    fn split(token: &'t [u8]) -> Result<Self, VerifyError> {
+    fn split(token: &'t str) -> Result<Self, VerifyError> {
         const SHAPE: VerifyError =
             VerifyError::Malformed("not three base64url parts separated by dots");
-        let first = token.iter().position(|b| *b == b'.').ok_or(SHAPE)?;
-        let second = first
-            + 1
-            + token[first + 1..]
-                .iter()
-                .position(|b| *b == b'.')
-                .ok_or(SHAPE)?;
+        // `str::find` with a char pattern searches with memchr.
+        let first = token.find('.').ok_or(SHAPE)?;
+        let second = first + 1 + token[first + 1..].find('.').ok_or(SHAPE)?;
+        let token = token.as_bytes();
         let signature = &token[second + 1..];
         if signature.contains(&b'.') {
             return Err(SHAPE);
