@@ -150,6 +150,31 @@ impl JwksCache {
         Ok(f(&key))
     }
 
+    /// Like [`with_key`](Self::with_key), but on a miss waits up to `timeout`
+    /// for the refresh it asks for (or joins), as [`get_or_wait`](Self::get_or_wait)
+    /// does. Hits take the same lock-free path.
+    #[inline]
+    pub fn with_key_or_wait<R>(
+        &self,
+        kid: &str,
+        timeout: Duration,
+        f: impl FnOnce(&Key) -> R,
+    ) -> Result<R, Error> {
+        {
+            let set = self.shared.current.load();
+            if let Some(key) = set.get(kid) {
+                if set.freshness().servable() {
+                    if self.shared.counters.hit() {
+                        self.shared.ring(USAGE);
+                    }
+                    return Ok(f(key));
+                }
+            }
+        }
+        let key = self.get_or_wait(kid, timeout)?;
+        Ok(f(&key))
+    }
+
     /// The key for `kid`, as a shared handle. Same rules as
     /// [`with_key`](Self::with_key); costs one reference-count increment.
     pub fn get(&self, kid: &str) -> Result<Arc<Key>, Error> {
@@ -174,7 +199,7 @@ impl JwksCache {
     /// kid, or at once when no refresh is allowed or running; the refresh's
     /// own error when it failed; [`Error::Timeout`] when `timeout` ran out.
     pub fn get_or_wait(&self, kid: &str, timeout: Duration) -> Result<Arc<Key>, Error> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         if self.shared.current.load().generation() == 0 {
             self.wait_ready_until(deadline)?;
         }
@@ -186,17 +211,7 @@ impl JwksCache {
     #[inline(never)]
     fn resolve(&self, kid: &str, wait: Option<Instant>) -> Result<Arc<Key>, Error> {
         let shared = &*self.shared;
-        let mut set = shared.current.load_full();
-        if set.freshness() == Freshness::Due {
-            // Background refresh off and the set is due: one fetch for all
-            // lookups that find it so; each waits at most `expired_wait`.
-            let deadline = Instant::now() + shared.expired_wait;
-            match shared.demand_and_wait(DUE, deadline) {
-                Ok(_) | Err(Error::Timeout) => {}
-                Err(e) => return Err(e),
-            }
-            set = shared.current.load_full();
-        }
+        let set = self.refreshed_if_due()?;
         if let Some(found) = self.serve(&set, kid) {
             return found;
         }
@@ -251,6 +266,41 @@ impl JwksCache {
         }
     }
 
+    /// The published set; if it is due (background refresh off), first asks
+    /// for the one shared refresh and waits up to `expired_wait` for it.
+    fn refreshed_if_due(&self) -> Result<Arc<KeySet>, Error> {
+        let shared = &*self.shared;
+        let set = shared.current.load_full();
+        if set.freshness() != Freshness::Due {
+            return Ok(set);
+        }
+        match shared.demand_and_wait(DUE, deadline_after(shared.expired_wait)) {
+            Ok(_) | Err(Error::Timeout) => Ok(shared.current.load_full()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The whole set a caller may use now, for lookups that are not by kid
+    /// (tokens without one): waits for the first set up to `wait`, refreshes
+    /// a due set like a lookup would, and fails closed when it expired.
+    pub(crate) fn serving_set(&self, wait: Option<Instant>) -> Result<Arc<KeySet>, Error> {
+        if self.shared.current.load().generation() == 0 {
+            match wait {
+                Some(deadline) => self.wait_ready_until(deadline)?,
+                None => {
+                    return Err(Error::NotReady {
+                        last_error: self.shared.last_error(),
+                    })
+                }
+            }
+        }
+        let set = self.refreshed_if_due()?;
+        if set.freshness() == Freshness::Expired {
+            return Err(self.expired_error());
+        }
+        Ok(set)
+    }
+
     /// The key for `kid` in `set` if it has one: a counted hit, or the
     /// fail-closed error of an expired set.
     fn serve(&self, set: &KeySet, kid: &str) -> Option<Result<Arc<Key>, Error>> {
@@ -265,7 +315,7 @@ impl JwksCache {
     }
 
     #[cold]
-    fn expired_error(&self) -> Error {
+    pub(crate) fn expired_error(&self) -> Error {
         let now = self.shared.clock.now();
         let board = self.shared.board.lock();
         Error::Expired {
@@ -280,7 +330,7 @@ impl JwksCache {
     /// fails (that error, inside [`Error::NotReady`]), or `timeout` passes
     /// ([`Error::Timeout`]). Returns at once once a set is loaded.
     pub fn wait_ready(&self, timeout: Duration) -> Result<(), Error> {
-        self.wait_ready_until(Instant::now() + timeout)
+        self.wait_ready_until(deadline_after(timeout))
     }
 
     fn wait_ready_until(&self, deadline: Instant) -> Result<(), Error> {
@@ -312,7 +362,7 @@ impl JwksCache {
     /// `Builder::refresh_timeout`) for the outcome. Coalesced with any fetch
     /// in flight: callers during a fetch share its result.
     pub fn refresh_now(&self) -> Result<(), Error> {
-        let deadline = Instant::now() + self.shared.refresh_timeout;
+        let deadline = deadline_after(self.shared.refresh_timeout);
         match self.shared.demand_and_wait(MANUAL, deadline)? {
             Some(outcome) => outcome,
             None => Err(Error::Timeout),
@@ -342,4 +392,12 @@ impl fmt::Debug for JwksCache {
             .field("keys", &set.keys().len())
             .finish_non_exhaustive()
     }
+}
+
+/// `timeout` from now; a timeout too large to represent waits "forever"
+/// (a century) instead of overflowing.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }

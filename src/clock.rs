@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// A source of monotonic time for the refresher's schedule.
 ///
@@ -14,6 +14,14 @@ use crate::sync::{AtomicU64, Ordering};
 pub trait Clock: Send + Sync + 'static {
     /// The current instant.
     fn now(&self) -> Instant;
+}
+
+/// A shared clock: keep one `Arc<ManualClock>` to move time, hand a clone to
+/// the builder.
+impl<C: Clock> Clock for Arc<C> {
+    fn now(&self) -> Instant {
+        (**self).now()
+    }
 }
 
 /// The operating system's monotonic clock.

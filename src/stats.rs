@@ -241,7 +241,8 @@ pub struct Status {
     pub lookups: u64,
     /// Lookups that found their key.
     pub hits: u64,
-    /// Lookups that did not.
+    /// Lookups that did not (a lookup that waited for a refresh and then
+    /// found its key counts one miss and one hit).
     pub misses: u64,
     /// Fetches started, by cause.
     pub refreshes: RefreshCounts,

@@ -38,9 +38,7 @@ use jsonwebtoken::Algorithm;
 use serde::de::DeserializeOwned;
 
 use crate::cache::JwksCache;
-use crate::error::Error;
 use crate::jwk::{AlgorithmSet, Key};
-use crate::keyset::Freshness;
 use crate::sync::Arc;
 
 pub use bearer::bearer_token;
@@ -247,14 +245,14 @@ impl Verifier {
             // Could never be in the set: no lookup, no refresh.
             return Err(VerifyError::UnknownKey);
         }
-        match (self.cache.with_key(kid, check), wait) {
-            (Ok(outcome), _) => outcome,
-            (Err(Error::UnknownKid | Error::NotReady { .. }), Some(deadline)) => {
+        let looked_up = match wait {
+            None => self.cache.with_key(kid, check),
+            Some(deadline) => {
                 let timeout = deadline.saturating_duration_since(Instant::now());
-                check(&*self.cache.get_or_wait(kid, timeout)?)
+                self.cache.with_key_or_wait(kid, timeout, check)
             }
-            (Err(e), _) => Err(e.into()),
-        }
+        };
+        looked_up?
     }
 
     /// No `kid`: the one usable key bound to `alg`, if there is exactly one.
@@ -268,42 +266,13 @@ impl Verifier {
         if self.config.no_kid == NoKidPolicy::Reject {
             return Err(VerifyError::NoKid { candidates: 0 });
         }
-        let mut set = self.cache.snapshot();
-        if set.generation() == 0 {
-            let Some(deadline) = wait else {
-                return Err(VerifyError::KeySet(Error::NotReady {
-                    last_error: self.cache.status().last_error.map(Box::new),
-                }));
-            };
-            self.cache
-                .wait_ready(deadline.saturating_duration_since(Instant::now()))?;
-            set = self.cache.snapshot();
-        }
-        if set.freshness() == Freshness::Expired {
-            return Err(VerifyError::KeySet(self.expired_error()));
-        }
+        let set = self.cache.serving_set(wait)?;
         let mut candidates = set.keys().iter().filter(|key| key.allows(alg));
         match (candidates.next(), candidates.count()) {
             (Some(key), 0) => check(key),
             (first, more) => Err(VerifyError::NoKid {
                 candidates: usize::from(first.is_some()) + more,
             }),
-        }
-    }
-
-    /// [`Error::Expired`] as the cache reports it, rebuilt from its status
-    /// (the cache's own clock, not the wall clock).
-    #[cold]
-    fn expired_error(&self) -> Error {
-        let status = self.cache.status();
-        let now = status.fetched_at.zip(status.age).map(|(at, age)| at + age);
-        Error::Expired {
-            since: now
-                .zip(status.expires_at)
-                .map_or(Duration::ZERO, |(now, at)| {
-                    now.saturating_duration_since(at)
-                }),
-            last_error: status.last_error.map(Box::new),
         }
     }
 }

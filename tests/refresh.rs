@@ -648,3 +648,24 @@ fn a_panicking_hook_does_not_stop_the_refresher() {
     assert_eq!(cache.refresh_now(), Ok(()));
     assert!(cache.get("k").is_ok());
 }
+
+#[test]
+fn huge_timeouts_do_not_overflow_and_a_waited_miss_counts_once() {
+    let a = es("a");
+    let b = es("b");
+    let (source, builder) = source_and_builder(&[&a]);
+    let cache = builder
+        .unknown_kid_cooldown(Duration::ZERO)
+        .build()
+        .expect("valid");
+    cache.wait_ready(Duration::MAX).expect("ready");
+    source.set_document(jwks_json(&[&a, &b]));
+    let kid = cache.with_key_or_wait("b", Duration::MAX, |k| k.kid().map(str::to_owned));
+    assert_eq!(kid, Ok(Some("b".to_owned())));
+    let s = cache.status();
+    assert_eq!(
+        (s.misses, s.hits),
+        (1, 1),
+        "one miss, then the hit it waited for"
+    );
+}

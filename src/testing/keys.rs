@@ -85,8 +85,10 @@ impl TestKey {
                 });
                 let spki = AsDer::<aws_lc_rs::encoding::PublicKeyX509Der>::as_der(public)
                     .map_err(gen_err)?;
+                let pkcs1 = pkcs1_from_pkcs8(der.as_ref())
+                    .ok_or_else(|| "unexpected PKCS#8 layout".to_owned())?;
                 (
-                    EncodingKey::from_rsa_der(der.as_ref()),
+                    EncodingKey::from_rsa_der(pkcs1),
                     jwk,
                     spki.as_ref().to_vec(),
                 )
@@ -174,7 +176,73 @@ impl TestKey {
     }
 }
 
+/// One DER element: `(tag, contents, rest)`.
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The PKCS#1 `RSAPrivateKey` inside a PKCS#8 `PrivateKeyInfo`
+/// (SEQUENCE { version, algorithm, privateKey OCTET STRING }): jsonwebtoken's
+/// aws-lc RSA signer takes PKCS#1, aws-lc-rs exports PKCS#8.
+fn pkcs1_from_pkcs8(der: &[u8]) -> Option<&[u8]> {
+    let (0x30, info, _) = der_element(der)? else {
+        return None;
+    };
+    let (0x02, _version, rest) = der_element(info)? else {
+        return None;
+    };
+    let (0x30, _algorithm, rest) = der_element(rest)? else {
+        return None;
+    };
+    let (0x04, private_key, _) = der_element(rest)? else {
+        return None;
+    };
+    Some(private_key)
+}
+
 /// A JWKS document (`{"keys": [...]}`) publishing `keys`.
 pub fn jwks_json(keys: &[&TestKey]) -> String {
     json!({ "keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_type_signs_a_token_its_jwk_verifies() {
+        for alg in [
+            KeyAlg::Rs256,
+            KeyAlg::Rs384,
+            KeyAlg::Ps256,
+            KeyAlg::Es256,
+            KeyAlg::Es384,
+            KeyAlg::EdDsa,
+        ] {
+            let key = TestKey::generate(alg, "k").expect("keygen");
+            let token = key
+                .sign(&json!({"sub": "s", "exp": 4_102_444_800u64}))
+                .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+            let set = crate::KeySet::from_slice(jwks_json(&[&key]).as_bytes()).expect("set");
+            let decoding = set.get("k").expect("key").decoding_key();
+            let mut validation = jsonwebtoken::Validation::new(alg.algorithm());
+            validation.validate_aud = false;
+            jsonwebtoken::decode::<Value>(&token, decoding, &validation)
+                .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+        }
+    }
 }

@@ -120,42 +120,9 @@ pub fn sign_as(key: &TestKey, signing_alg: Algorithm, header: &Value, claims: &V
 /// members and other things `serde_json::Value` cannot hold).
 pub fn sign_raw(key: &TestKey, signing_alg: Algorithm, header: &[u8], claims: &Value) -> String {
     let input = format!("{}.{}", b64(header), b64(claims.to_string().as_bytes()));
-    let signature = match signing_alg {
-        Algorithm::RS256
-        | Algorithm::RS384
-        | Algorithm::RS512
-        | Algorithm::PS256
-        | Algorithm::PS384
-        | Algorithm::PS512 => b64(&rsa_sign(key, signing_alg, input.as_bytes())),
-        _ => jsonwebtoken::crypto::sign(input.as_bytes(), key.encoding_key(), signing_alg)
-            .expect("signing"),
-    };
+    let signature = jsonwebtoken::crypto::sign(input.as_bytes(), key.encoding_key(), signing_alg)
+        .expect("signing");
     format!("{input}.{signature}")
-}
-
-/// RSA signing straight from the PKCS#8 key: `TestKey` hands jsonwebtoken
-/// PKCS#8 where its RSA signer expects PKCS#1, so `TestKey::sign` fails
-/// for RSA keys (reported; `src/testing` is not this change's to edit).
-fn rsa_sign(key: &TestKey, alg: Algorithm, message: &[u8]) -> Vec<u8> {
-    use aws_lc_rs::signature::{self as sig, RsaEncoding};
-    let pair = sig::RsaKeyPair::from_pkcs8(key.encoding_key().as_bytes()).expect("PKCS#8 RSA key");
-    let padding: &'static dyn RsaEncoding = match alg {
-        Algorithm::RS256 => &sig::RSA_PKCS1_SHA256,
-        Algorithm::RS384 => &sig::RSA_PKCS1_SHA384,
-        Algorithm::RS512 => &sig::RSA_PKCS1_SHA512,
-        Algorithm::PS256 => &sig::RSA_PSS_SHA256,
-        Algorithm::PS384 => &sig::RSA_PSS_SHA384,
-        _ => &sig::RSA_PSS_SHA512,
-    };
-    let mut signature = vec![0; pair.public_modulus_len()];
-    pair.sign(
-        padding,
-        &aws_lc_rs::rand::SystemRandom::new(),
-        message,
-        &mut signature,
-    )
-    .expect("RSA signing");
-    signature
 }
 
 /// Signed by `key` with its own algorithm, under `header`.
