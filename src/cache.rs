@@ -136,18 +136,10 @@ impl JwksCache {
     /// ```
     #[inline]
     pub fn with_key<R>(&self, kid: &str, f: impl FnOnce(&Key) -> R) -> Result<R, Error> {
-        let set = self.shared.current.load();
-        if let Some(key) = set.get(kid) {
-            if set.freshness().servable() {
-                if self.shared.counters.hit() {
-                    self.shared.ring(USAGE);
-                }
-                return Ok(f(key));
-            }
+        match self.hit(kid, move |key: &Arc<Key>| f(key)) {
+            Ok(r) => Ok(r),
+            Err(f) => Ok(f(&self.resolve(kid, None)?)),
         }
-        drop(set);
-        let key = self.resolve(kid, None)?;
-        Ok(f(&key))
     }
 
     /// Like [`with_key`](Self::with_key), but on a miss waits up to `timeout`
@@ -160,36 +152,36 @@ impl JwksCache {
         timeout: Duration,
         f: impl FnOnce(&Key) -> R,
     ) -> Result<R, Error> {
-        {
-            let set = self.shared.current.load();
-            if let Some(key) = set.get(kid) {
-                if set.freshness().servable() {
-                    if self.shared.counters.hit() {
-                        self.shared.ring(USAGE);
-                    }
-                    return Ok(f(key));
-                }
-            }
+        match self.hit(kid, move |key: &Arc<Key>| f(key)) {
+            Ok(r) => Ok(r),
+            Err(f) => Ok(f(&self.get_or_wait(kid, timeout)?)),
         }
-        let key = self.get_or_wait(kid, timeout)?;
-        Ok(f(&key))
     }
 
     /// The key for `kid`, as a shared handle. Same rules as
     /// [`with_key`](Self::with_key); costs one reference-count increment.
     pub fn get(&self, kid: &str) -> Result<Arc<Key>, Error> {
-        {
-            let set = self.shared.current.load();
-            if let Some(key) = set.get(kid) {
-                if set.freshness().servable() {
-                    if self.shared.counters.hit() {
-                        self.shared.ring(USAGE);
-                    }
-                    return Ok(Arc::clone(key));
-                }
-            }
+        match self.hit(kid, Arc::clone) {
+            Ok(key) => Ok(key),
+            Err(_) => self.resolve(kid, None),
         }
-        self.resolve(kid, None)
+    }
+
+    /// The fast path shared by every lookup: a servable set that has the
+    /// kid runs `f` on the key and counts a hit; anything else hands `f`
+    /// back for the slow path.
+    #[inline]
+    fn hit<R, F: FnOnce(&Arc<Key>) -> R>(&self, kid: &str, f: F) -> Result<R, F> {
+        let set = self.shared.current.load();
+        match set.get(kid) {
+            Some(key) if set.freshness().servable() => {
+                if self.shared.counters.hit() {
+                    self.shared.ring(USAGE);
+                }
+                Ok(f(key))
+            }
+            _ => Err(f),
+        }
     }
 
     /// The key for `kid`; on a miss, asks for a refresh (subject to the

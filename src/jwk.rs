@@ -399,16 +399,8 @@ fn rsa(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
     if exp < 3 || exp % 2 == 0 {
         return Err(SkipReason::RsaBadExponent);
     }
-    let family = [
-        Algorithm::RS256,
-        Algorithm::RS384,
-        Algorithm::RS512,
-        Algorithm::PS256,
-        Algorithm::PS384,
-        Algorithm::PS512,
-    ]
-    .into_iter()
-    .collect();
+    // The RSA family: the first six of `ALL_ASYMMETRIC`.
+    let family = ALL_ASYMMETRIC[..6].iter().copied().collect();
     Ok((
         KeyType::Rsa { bits },
         family,
