@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey};
@@ -138,6 +139,9 @@ pub struct Key {
     key_type: KeyType,
     algorithms: AlgorithmSet,
     decoding: DecodingKey,
+    /// One aws-lc key per algorithm in `algorithms`, parsed at refresh time
+    /// so that verifying a token never parses key material.
+    verifiers: Box<[(Algorithm, ParsedPublicKey)]>,
 }
 
 impl Key {
@@ -167,6 +171,22 @@ impl Key {
     /// token's `alg` before using it.
     pub fn decoding_key(&self) -> &DecodingKey {
         &self.decoding
+    }
+
+    /// Whether `signature` is a valid `alg` signature of `message` under
+    /// this key, checked with the key parsed at refresh time. `false` when
+    /// the key is not bound to `alg`.
+    #[inline]
+    pub(crate) fn verify_signature(
+        &self,
+        alg: Algorithm,
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        self.verifiers
+            .iter()
+            .find(|(bound, _)| *bound == alg)
+            .is_some_and(|(_, key)| key.verify_sig(message, signature).is_ok())
     }
 }
 
@@ -277,7 +297,7 @@ pub(crate) fn parse_entry(entry: &Value, limits: KeyLimits) -> Result<Key, SkipR
     {
         return Err(SkipReason::PrivateKeyMaterial);
     }
-    let (key_type, family, decoding) = match kty {
+    let (key_type, family, decoding, material) = match kty {
         "RSA" => rsa(obj)?,
         "EC" => ec(obj)?,
         "OKP" => okp(obj)?,
@@ -288,12 +308,60 @@ pub(crate) fn parse_entry(entry: &Value, limits: KeyLimits) -> Result<Key, SkipR
         Some(alg) => return Err(SkipReason::UnsupportedAlgorithm(format!("{alg:?}"))),
         None => family,
     };
+    let verifiers = algorithms
+        .iter()
+        .map(|alg| Ok((alg, material.parse(alg)?)))
+        .collect::<Result<_, SkipReason>>()?;
     Ok(Key {
         kid: kid.map(Box::from),
         key_type,
         algorithms,
         decoding,
+        verifiers,
     })
+}
+
+/// The public key material of an entry, ready to be parsed by aws-lc for
+/// each algorithm the key is bound to.
+enum Material {
+    /// Modulus and exponent, big-endian without leading zeros.
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    /// The uncompressed point (`04 || x || y`).
+    Ec(Vec<u8>),
+    /// The 32-byte Ed25519 public key.
+    Ed25519(Vec<u8>),
+}
+
+impl Material {
+    /// The aws-lc key that verifies `alg` signatures (JWS ECDSA signatures
+    /// are `r || s`, hence the `*_FIXED` algorithms).
+    fn parse(&self, alg: Algorithm) -> Result<ParsedPublicKey, SkipReason> {
+        let parsed = match (self, alg) {
+            (Material::Rsa { n, e }, alg) => {
+                let params: &'static sig::RsaParameters = match alg {
+                    Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+                    Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+                    Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+                    Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+                    Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+                    Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+                    _ => return Err(SkipReason::UnsupportedAlgorithm(format!("{alg:?}"))),
+                };
+                RsaPublicKeyComponents { n, e }.to_parsed_public_key(params)
+            }
+            (Material::Ec(point), Algorithm::ES256) => {
+                ParsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, point)
+            }
+            (Material::Ec(point), Algorithm::ES384) => {
+                ParsedPublicKey::new(&sig::ECDSA_P384_SHA384_FIXED, point)
+            }
+            (Material::Ed25519(x), Algorithm::EdDSA) => ParsedPublicKey::new(&sig::ED25519, x),
+            (_, alg) => return Err(SkipReason::UnsupportedAlgorithm(format!("{alg:?}"))),
+        };
+        // Rejects points that are not on the curve and RSA values aws-lc
+        // refuses now, at refresh time, not at first use.
+        parsed.map_err(|_| SkipReason::InvalidKey)
+    }
 }
 
 fn parse_alg(name: &str) -> Result<Algorithm, SkipReason> {
@@ -310,7 +378,7 @@ fn parse_alg(name: &str) -> Result<Algorithm, SkipReason> {
     Ok(alg)
 }
 
-type Built = (KeyType, AlgorithmSet, DecodingKey);
+type Built = (KeyType, AlgorithmSet, DecodingKey, Material);
 
 fn rsa(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
     let n = b64_member(obj, "n")?;
@@ -345,29 +413,18 @@ fn rsa(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
         KeyType::Rsa { bits },
         family,
         DecodingKey::from_rsa_raw_components(n, e),
+        Material::Rsa {
+            n: n.to_vec(),
+            e: e.to_vec(),
+        },
     ))
 }
 
 fn ec(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
     let crv = str_member(obj, "crv")?.ok_or(SkipReason::Malformed("crv"))?;
-    let (key_type, alg, len, verify_alg): (
-        _,
-        _,
-        _,
-        &'static aws_lc_rs::signature::EcdsaVerificationAlgorithm,
-    ) = match crv {
-        "P-256" => (
-            KeyType::EcP256,
-            Algorithm::ES256,
-            32,
-            &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
-        ),
-        "P-384" => (
-            KeyType::EcP384,
-            Algorithm::ES384,
-            48,
-            &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED,
-        ),
+    let (key_type, alg, len) = match crv {
+        "P-256" => (KeyType::EcP256, Algorithm::ES256, 32),
+        "P-384" => (KeyType::EcP384, Algorithm::ES384, 48),
         other => return Err(SkipReason::UnsupportedCurve(truncate(other))),
     };
     let x = b64_member(obj, "x")?;
@@ -379,13 +436,11 @@ fn ec(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
     point.push(0x04);
     point.extend_from_slice(&x);
     point.extend_from_slice(&y);
-    // Reject points that are not on the curve now, not at first use.
-    aws_lc_rs::signature::ParsedPublicKey::new(verify_alg, &point)
-        .map_err(|_| SkipReason::InvalidKey)?;
     Ok((
         key_type,
         std::iter::once(alg).collect(),
         DecodingKey::from_ec_der(&point),
+        Material::Ec(point),
     ))
 }
 
@@ -398,12 +453,11 @@ fn okp(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
     if x.len() != 32 {
         return Err(SkipReason::BadCoordinateLength);
     }
-    aws_lc_rs::signature::ParsedPublicKey::new(&aws_lc_rs::signature::ED25519, &x)
-        .map_err(|_| SkipReason::InvalidKey)?;
     Ok((
         KeyType::Ed25519,
         std::iter::once(Algorithm::EdDSA).collect(),
         DecodingKey::from_ed_der(&x),
+        Material::Ed25519(x),
     ))
 }
 

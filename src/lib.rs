@@ -24,6 +24,8 @@
 //! | [`Fetch`], [`FileFetcher`] | where documents come from |
 //! | [`Key`], [`KeySet`], [`SkipReason`] | what a fetch produced |
 //! | [`Status`], [`RefreshEvent`] | counters and schedule; a hook per fetch |
+//! | [`Verifier`], [`VerifierBuilder`], [`Verified`], [`bearer_token`] | token verification on top of the cache |
+//! | [`VerifyError`], [`AlgorithmRejection`] | which rule rejected a token |
 //! | [`Error`], [`FetchError`], [`KeySetError`] | what went wrong |
 //! | [`Clock`] | injected time for the schedule |
 //! | `testing` (feature) | keys, tokens, an in-memory source and a loopback HTTPS IdP for tests |
@@ -43,6 +45,7 @@ mod refresher;
 mod shared;
 mod stats;
 mod sync;
+mod verify;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -58,6 +61,10 @@ pub use jwk::{AlgorithmSet, Key, KeyType, SkipReason};
 pub use keyset::{KeySet, SkippedKey};
 pub use policy::{RefreshCause, RefreshStrategy};
 pub use stats::{RefreshCounts, RefresherState, Status};
+pub use verify::{
+    bearer_token, AlgorithmRejection, NoKidPolicy, TokenHeader, Verified, Verifier,
+    VerifierBuilder, VerifyError,
+};
 
 #[cfg(feature = "testing")]
 #[doc(hidden)]

@@ -1,0 +1,609 @@
+//! Token verification on top of the cache: one call from a compact JWS to
+//! typed claims, with the algorithm rules the JWT advisories taught.
+//!
+//! ## The order of the rules
+//!
+//! Cheapest first; the first rule a token breaks is the error returned.
+//!
+//! 1. **Size**: over `max_token_bytes` is rejected before any decoding.
+//! 2. **Shape**: three base64url parts (unpadded, canonical), two dots.
+//! 3. **Header** ([`header`]): `alg` must be an allowed asymmetric
+//!    algorithm (`none` in any casing and HMAC are always refused), `crit`
+//!    rejects, `jku` / `x5u` / `jwk` / `x5c` are never read.
+//! 4. **Claims** ([`claims`]): types, required claims, `exp`, `nbf`, `iss`,
+//!    `aud`. Checked before the key lookup because they are cheap and need
+//!    no key, so that a token which could never pass (expired, foreign
+//!    issuer, ...) cannot make an unknown kid ask the refresher for a fetch.
+//! 5. **Key**: by `kid` inside [`JwksCache::with_key`] (lock-free, no
+//!    reference count touched); without a `kid`, the one usable key bound to
+//!    the `alg`, per [`NoKidPolicy`]. The key must be bound to the header's
+//!    `alg`.
+//! 6. **Signature**: checked with the aws-lc key parsed when the key set
+//!    was fetched (no key parsing per token).
+//! 7. **Typed claims**: deserialized into the caller's type.
+
+mod bearer;
+mod claims;
+mod error;
+mod header;
+mod json;
+
+use std::fmt;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::Algorithm;
+use serde::de::DeserializeOwned;
+
+use crate::cache::JwksCache;
+use crate::error::Error;
+use crate::jwk::{AlgorithmSet, Key};
+use crate::keyset::Freshness;
+use crate::sync::Arc;
+
+pub use bearer::bearer_token;
+use claims::{Audiences, ClaimRules, MAX_REQUIRED};
+pub use error::{AlgorithmRejection, VerifyError};
+pub use header::TokenHeader;
+
+/// What to do with a token whose header has no `kid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum NoKidPolicy {
+    /// Accept it if exactly one usable key in the set is bound to its `alg`
+    /// (a single-key identity provider); otherwise reject with
+    /// [`VerifyError::NoKid`]. Never triggers a refresh.
+    #[default]
+    SingleKey,
+    /// Always reject with [`VerifyError::NoKid`].
+    Reject,
+}
+
+/// A token that passed every rule: its claims, typed, and its header.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Verified<C> {
+    /// The claims, deserialized into the caller's type.
+    pub claims: C,
+    /// The header.
+    pub header: TokenHeader,
+}
+
+impl<C> Verified<C> {
+    /// The claims, dropping the header.
+    pub fn into_claims(self) -> C {
+        self.claims
+    }
+}
+
+/// Configures a [`Verifier`]; from [`JwksCache::verifier`].
+///
+/// Setters take and return `self`; [`build`](Self::build) checks the
+/// settings.
+#[must_use = "a VerifierBuilder does nothing until build() is called"]
+pub struct VerifierBuilder {
+    cache: JwksCache,
+    issuers: Vec<Box<str>>,
+    audiences: Audiences,
+    leeway: Duration,
+    required: Vec<Box<str>>,
+    algorithms: AlgorithmSet,
+    no_kid: NoKidPolicy,
+    max_token_bytes: usize,
+    max_kid_len: usize,
+}
+
+impl JwksCache {
+    /// Starts configuring a [`Verifier`] that checks tokens against this
+    /// cache's keys.
+    ///
+    /// ```
+    /// # use jwks_sync::testing::{jwks_json, KeyAlg, MemorySource, TestKey};
+    /// # use jwks_sync::JwksCache;
+    /// # use std::time::Duration;
+    /// # let key = TestKey::generate(KeyAlg::Es256, "k1").unwrap();
+    /// # let cache = JwksCache::from_fetcher(MemorySource::new(jwks_json(&[&key]))).build()?;
+    /// # cache.wait_ready(Duration::from_secs(10))?;
+    /// # let exp = jsonwebtoken::get_current_timestamp() + 600;
+    /// # let token = key.sign(&serde_json::json!({
+    /// #     "iss": "https://idp.example", "aud": "orders", "sub": "alice", "exp": exp,
+    /// # })).unwrap();
+    /// #[derive(serde::Deserialize)]
+    /// struct Claims {
+    ///     sub: String,
+    /// }
+    ///
+    /// let verifier = cache
+    ///     .verifier()
+    ///     .issuer("https://idp.example")
+    ///     .audience("orders")
+    ///     .build()?;
+    /// let verified = verifier.verify::<Claims>(&token)?;
+    /// assert_eq!(verified.claims.sub, "alice");
+    /// assert_eq!(verified.header.kid(), Some("k1"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn verifier(&self) -> VerifierBuilder {
+        VerifierBuilder {
+            cache: self.clone(),
+            issuers: Vec::new(),
+            audiences: Audiences::Unset,
+            leeway: Duration::from_secs(60),
+            required: vec!["exp".into()],
+            algorithms: AlgorithmSet::asymmetric(),
+            no_kid: NoKidPolicy::SingleKey,
+            max_token_bytes: 16 * 1024,
+            max_kid_len: 256,
+        }
+    }
+}
+
+impl VerifierBuilder {
+    /// Accepts tokens whose `iss` is `issuer`; call again to accept several.
+    /// Once an issuer is set, `iss` is also required.
+    ///
+    /// Defaults to accepting any issuer, or none.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuers.push(issuer.into().into_boxed_str());
+        self
+    }
+
+    /// Accepts tokens whose `aud` (a string, or an array of strings) names
+    /// `audience`; call again to accept several. Once an audience is set,
+    /// `aud` is also required.
+    ///
+    /// Defaults to none: a token that names any audience is rejected
+    /// (RFC 7519 §4.1.3), one without `aud` passes.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        let audience = audience.into().into_boxed_str();
+        self.audiences = match self.audiences {
+            Audiences::OneOf(list) => {
+                let mut list = list.into_vec();
+                list.push(audience);
+                Audiences::OneOf(list.into_boxed_slice())
+            }
+            _ => Audiences::OneOf(Box::new([audience])),
+        };
+        self
+    }
+
+    /// Skips the audience check: any `aud`, or none, passes. Only for a
+    /// service that is the sole consumer of its identity provider's tokens;
+    /// otherwise a token minted for another service is accepted here.
+    /// Overrides [`audience`](Self::audience), and is overridden by it.
+    ///
+    /// Defaults to off.
+    pub fn danger_accept_any_audience(mut self) -> Self {
+        self.audiences = Audiences::Any;
+        self
+    }
+
+    /// Clock skew tolerated on `exp` and `nbf`, in whole seconds.
+    ///
+    /// Defaults to 60 seconds.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// The claims that must be present and not `null` (replacing the
+    /// defaults; at most 64). `iss` and `aud` are added when an
+    /// [`issuer`](Self::issuer) or [`audience`](Self::audience) is set.
+    /// `exp`, `nbf`, `iat`, `iss`, `sub` and `aud` are type-checked whenever
+    /// present, required or not; `exp` and `nbf` are always enforced.
+    ///
+    /// Defaults to `["exp"]`.
+    pub fn required_claims<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required = names
+            .into_iter()
+            .map(|n| n.into().into_boxed_str())
+            .collect();
+        self
+    }
+
+    /// The algorithms a token may use. HMAC and `none` are never accepted
+    /// whatever the set; each key further limits the algorithms it verifies.
+    ///
+    /// Defaults to [`AlgorithmSet::asymmetric`]: RS256/384/512,
+    /// PS256/384/512, ES256/384 and EdDSA.
+    pub fn algorithms(mut self, algorithms: AlgorithmSet) -> Self {
+        self.algorithms = algorithms;
+        self
+    }
+
+    /// What to do with tokens that carry no `kid`.
+    ///
+    /// Defaults to [`NoKidPolicy::SingleKey`].
+    pub fn no_kid(mut self, policy: NoKidPolicy) -> Self {
+        self.no_kid = policy;
+        self
+    }
+
+    /// Tokens longer than this are rejected before any decoding.
+    ///
+    /// Defaults to 16 KiB.
+    pub fn max_token_bytes(mut self, bytes: usize) -> Self {
+        self.max_token_bytes = bytes;
+        self
+    }
+
+    /// A `kid` longer than this is an unknown key at once: it is not looked
+    /// up and never asks for a refresh. Keep it at the cache's
+    /// `Builder::max_kid_len`, which skips such keys anyway.
+    ///
+    /// Defaults to 256 bytes.
+    pub fn max_kid_len(mut self, bytes: usize) -> Self {
+        self.max_kid_len = bytes;
+        self
+    }
+
+    /// Checks the settings and returns the verifier.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the knob: an empty algorithm set, more than
+    /// 64 required claims, or a zero `max_token_bytes`.
+    pub fn build(self) -> Result<Verifier, Error> {
+        let fail = |msg: &str| Err(Error::Config(msg.to_owned()));
+        if self.algorithms.is_empty() {
+            return fail("verifier algorithms must include at least one asymmetric algorithm");
+        }
+        if self.max_token_bytes == 0 {
+            return fail("verifier max_token_bytes must be positive");
+        }
+        let mut required = self.required;
+        if !self.issuers.is_empty() {
+            required.push("iss".into());
+        }
+        if matches!(self.audiences, Audiences::OneOf(_)) {
+            required.push("aud".into());
+        }
+        let mut unique: Vec<Box<str>> = Vec::with_capacity(required.len());
+        for name in required {
+            if !unique.contains(&name) {
+                unique.push(name);
+            }
+        }
+        if unique.len() > MAX_REQUIRED {
+            return fail("verifier required_claims holds more than 64 names");
+        }
+        Ok(Verifier {
+            cache: self.cache,
+            config: Arc::new(Config {
+                rules: ClaimRules {
+                    issuers: self.issuers.into_boxed_slice(),
+                    audiences: self.audiences,
+                    leeway: self.leeway.as_secs(),
+                    required: unique.into_boxed_slice(),
+                },
+                algorithms: self.algorithms,
+                no_kid: self.no_kid,
+                max_token_bytes: self.max_token_bytes,
+                max_kid_len: self.max_kid_len,
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for VerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifierBuilder")
+            .field("issuers", &self.issuers)
+            .field("audiences", &self.audiences)
+            .field("leeway", &self.leeway)
+            .field("required", &self.required)
+            .field("algorithms", &self.algorithms)
+            .field("no_kid", &self.no_kid)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct Config {
+    rules: ClaimRules,
+    algorithms: AlgorithmSet,
+    no_kid: NoKidPolicy,
+    max_token_bytes: usize,
+    max_kid_len: usize,
+}
+
+/// Verifies compact JWS tokens against a [`JwksCache`]; from
+/// [`JwksCache::verifier`].
+///
+/// Cheap to clone and shared by every request thread. See the
+/// module-level rules in [`verify`](Self::verify).
+#[derive(Clone)]
+pub struct Verifier {
+    cache: JwksCache,
+    config: Arc<Config>,
+}
+
+/// Decoding buffers, on the stack unless a part is unusually large.
+const HEADER_STACK: usize = 512;
+const CLAIMS_STACK: usize = 1024;
+/// RSA-4096 signatures (512 bytes) stay on the stack; larger go to the heap.
+const SIGNATURE_STACK: usize = 512;
+/// No supported key makes a longer signature (RSA-8192: 1024 bytes).
+const MAX_SIGNATURE: usize = 1024;
+
+impl Verifier {
+    /// Verifies `token` (a compact JWS, without `Bearer `) and returns its
+    /// claims as `C` with its header. Never waits: an unknown `kid` that
+    /// passed every other check asks the refresher for a refresh (at most one
+    /// per `Builder::unknown_kid_cooldown`) and fails with
+    /// [`VerifyError::UnknownKey`]; a retry after the refresh succeeds.
+    ///
+    /// The rules, cheapest first (the first broken one is the error):
+    /// size, shape, header (`alg` allowed and asymmetric, no `crit`), claims
+    /// (types, required, `exp`, `nbf`, `iss`, `aud`), key (by `kid`, bound to
+    /// `alg`), signature, then deserialization into `C`.
+    ///
+    /// ```
+    /// # use jwks_sync::testing::{jwks_json, KeyAlg, MemorySource, TestKey};
+    /// # use jwks_sync::{JwksCache, VerifyError};
+    /// # use std::time::Duration;
+    /// # let key = TestKey::generate(KeyAlg::Es256, "k1").unwrap();
+    /// # let cache = JwksCache::from_fetcher(MemorySource::new(jwks_json(&[&key]))).build()?;
+    /// # cache.wait_ready(Duration::from_secs(10))?;
+    /// # let verifier = cache.verifier().build()?;
+    /// # let token = key.sign(&serde_json::json!({"sub": "alice", "exp": 1_000_000_000})).unwrap();
+    /// match verifier.verify::<serde_json::Value>(&token) {
+    ///     Ok(verified) => println!("hello {}", verified.claims["sub"]),
+    ///     Err(VerifyError::KeySet(e)) => eprintln!("503: {e}"),
+    ///     Err(e) => eprintln!("401: {e}"), // "token has expired (exp)"
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<Verified<C>, VerifyError> {
+        self.run(token, None)
+    }
+
+    /// Like [`verify`](Self::verify), but an unknown `kid` (that passed
+    /// every other check) waits up to `timeout` for the refresh it asks for,
+    /// or for one already in flight; before the first key set is loaded it
+    /// waits for that. Use it where a key rotation must not fail the first
+    /// requests signed with the new key.
+    ///
+    /// Waiting is bounded by `timeout`, and by the unknown-kid cooldown: a
+    /// kid unknown again within it fails at once.
+    pub fn verify_or_wait<C: DeserializeOwned>(
+        &self,
+        token: &str,
+        timeout: Duration,
+    ) -> Result<Verified<C>, VerifyError> {
+        let now = Instant::now();
+        // A caller passing `Duration::MAX` means "as long as it takes".
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600));
+        self.run(token, Some(deadline))
+    }
+
+    /// The cache this verifier reads keys from.
+    pub fn cache(&self) -> &JwksCache {
+        &self.cache
+    }
+
+    fn run<C: DeserializeOwned>(
+        &self,
+        token: &str,
+        wait: Option<Instant>,
+    ) -> Result<Verified<C>, VerifyError> {
+        let cfg = &*self.config;
+        let token = token.as_bytes();
+        if token.len() > cfg.max_token_bytes {
+            return Err(VerifyError::TooLarge {
+                limit: cfg.max_token_bytes,
+            });
+        }
+        let parts = Parts::split(token)?;
+
+        let (mut stack, mut heap) = ([0u8; HEADER_STACK], Vec::new());
+        let header_json = decode(
+            parts.header,
+            &mut stack,
+            &mut heap,
+            "header is not base64url",
+        )?;
+        let header = header::parse(header_json, cfg.algorithms)?;
+
+        let (mut stack, mut heap) = ([0u8; CLAIMS_STACK], Vec::new());
+        let claims_json = decode(
+            parts.claims,
+            &mut stack,
+            &mut heap,
+            "claims are not base64url",
+        )?;
+        claims::check(claims_json, &cfg.rules, unix_now())?;
+
+        if parts.signature.len() > base64_len(MAX_SIGNATURE) {
+            return Err(VerifyError::BadSignature);
+        }
+        let (mut stack, mut heap) = ([0u8; SIGNATURE_STACK], Vec::new());
+        let signature = decode(
+            parts.signature,
+            &mut stack,
+            &mut heap,
+            "signature is not base64url",
+        )?;
+
+        let alg = header.alg;
+        let check = |key: &Key| {
+            if !key.allows(alg) {
+                return Err(VerifyError::KeyAlgorithmMismatch {
+                    alg,
+                    key: key.key_type(),
+                });
+            }
+            if !key.verify_signature(alg, parts.signing_input, signature) {
+                return Err(VerifyError::BadSignature);
+            }
+            Ok(())
+        };
+        match header.kid.as_deref() {
+            Some(kid) => self.by_kid(kid, wait, &check)?,
+            None => self.without_kid(alg, wait, &check)?,
+        }
+
+        let claims =
+            serde_json::from_slice::<C>(claims_json).map_err(|e| VerifyError::ClaimsType {
+                line: e.line(),
+                column: e.column(),
+            })?;
+        Ok(Verified {
+            claims,
+            header: header.to_owned(),
+        })
+    }
+
+    /// The hot path: the check runs inside `with_key`, on the published set.
+    fn by_kid(
+        &self,
+        kid: &str,
+        wait: Option<Instant>,
+        check: &dyn Fn(&Key) -> Result<(), VerifyError>,
+    ) -> Result<(), VerifyError> {
+        if kid.len() > self.config.max_kid_len {
+            // Could never be in the set: no lookup, no refresh.
+            return Err(VerifyError::UnknownKey);
+        }
+        match (self.cache.with_key(kid, check), wait) {
+            (Ok(outcome), _) => outcome,
+            (Err(Error::UnknownKid | Error::NotReady { .. }), Some(deadline)) => {
+                let timeout = deadline.saturating_duration_since(Instant::now());
+                check(&*self.cache.get_or_wait(kid, timeout)?)
+            }
+            (Err(e), _) => Err(e.into()),
+        }
+    }
+
+    /// No `kid`: the one usable key bound to `alg`, if there is exactly one.
+    #[cold]
+    fn without_kid(
+        &self,
+        alg: Algorithm,
+        wait: Option<Instant>,
+        check: &dyn Fn(&Key) -> Result<(), VerifyError>,
+    ) -> Result<(), VerifyError> {
+        if self.config.no_kid == NoKidPolicy::Reject {
+            return Err(VerifyError::NoKid { candidates: 0 });
+        }
+        let mut set = self.cache.snapshot();
+        if set.generation() == 0 {
+            let Some(deadline) = wait else {
+                return Err(VerifyError::KeySet(Error::NotReady {
+                    last_error: self.cache.status().last_error.map(Box::new),
+                }));
+            };
+            self.cache
+                .wait_ready(deadline.saturating_duration_since(Instant::now()))?;
+            set = self.cache.snapshot();
+        }
+        if set.freshness() == Freshness::Expired {
+            return Err(VerifyError::KeySet(self.expired_error()));
+        }
+        let mut candidates = set.keys().iter().filter(|key| key.allows(alg));
+        match (candidates.next(), candidates.count()) {
+            (Some(key), 0) => check(key),
+            (first, more) => Err(VerifyError::NoKid {
+                candidates: usize::from(first.is_some()) + more,
+            }),
+        }
+    }
+
+    /// [`Error::Expired`] as the cache reports it, rebuilt from its status
+    /// (the cache's own clock, not the wall clock).
+    #[cold]
+    fn expired_error(&self) -> Error {
+        let status = self.cache.status();
+        let now = status.fetched_at.zip(status.age).map(|(at, age)| at + age);
+        Error::Expired {
+            since: now
+                .zip(status.expires_at)
+                .map_or(Duration::ZERO, |(now, at)| {
+                    now.saturating_duration_since(at)
+                }),
+            last_error: status.last_error.map(Box::new),
+        }
+    }
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("cache", &self.cache)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// The three parts of a compact JWS, still encoded.
+struct Parts<'t> {
+    header: &'t [u8],
+    claims: &'t [u8],
+    signature: &'t [u8],
+    /// `header.claims`, what the signature covers.
+    signing_input: &'t [u8],
+}
+
+impl<'t> Parts<'t> {
+    fn split(token: &'t [u8]) -> Result<Self, VerifyError> {
+        const SHAPE: VerifyError =
+            VerifyError::Malformed("not three base64url parts separated by dots");
+        let first = token.iter().position(|b| *b == b'.').ok_or(SHAPE)?;
+        let second = first
+            + 1
+            + token[first + 1..]
+                .iter()
+                .position(|b| *b == b'.')
+                .ok_or(SHAPE)?;
+        let signature = &token[second + 1..];
+        if signature.contains(&b'.') {
+            return Err(SHAPE);
+        }
+        Ok(Parts {
+            header: &token[..first],
+            claims: &token[first + 1..second],
+            signature,
+            signing_input: &token[..second],
+        })
+    }
+}
+
+/// Decodes unpadded, canonical base64url into `stack` if it fits, else
+/// into `heap`.
+fn decode<'b>(
+    part: &[u8],
+    stack: &'b mut [u8],
+    heap: &'b mut Vec<u8>,
+    what: &'static str,
+) -> Result<&'b [u8], VerifyError> {
+    let need = base64::decoded_len_estimate(part.len());
+    let out: &'b mut [u8] = if need <= stack.len() {
+        stack
+    } else {
+        heap.resize(need, 0);
+        heap
+    };
+    let len = URL_SAFE_NO_PAD
+        .decode_slice(part, out)
+        .map_err(|_| VerifyError::Malformed(what))?;
+    Ok(&out[..len])
+}
+
+/// The unpadded base64 length of `bytes` bytes.
+const fn base64_len(bytes: usize) -> usize {
+    (bytes * 4).div_ceil(3)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,425 @@
+//! The registered-claim rules (RFC 7519 §4.1), pure: the caller passes
+//! `now` in Unix seconds.
+//!
+//! Claims are read once, with borrowed strings and no tree: registered
+//! members are type-checked, `aud` is matched as it is read, the names in
+//! `required` are ticked off in a bit mask, and everything else is skipped.
+//! The rules then run in a fixed order, whatever the member order:
+//!
+//! 1. no member given twice;
+//! 2. types: `exp`, `nbf`, `iat` non-negative numbers; `iss`, `sub`
+//!    strings; `aud` a string or an array of strings;
+//! 3. every required claim present and not `null`;
+//! 4. `exp`: rejected once `now >= exp + leeway` (fractional `exp` rounds
+//!    down, so never later than written);
+//! 5. `nbf`: rejected while `now + leeway < nbf` (fractional `nbf` rounds up);
+//! 6. `iss` one of the accepted issuers, when any are configured;
+//! 7. `aud` names an accepted audience; with none configured, a token that
+//!    names any audience is rejected (RFC 7519 §4.1.3) unless any audience
+//!    is explicitly accepted.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use super::error::VerifyError;
+use super::json::{self, Str, StringsSeed, StringsSeen, Value};
+
+/// At most this many required claim names (one bit each).
+pub(super) const MAX_REQUIRED: usize = 64;
+
+/// Which audiences a token may name.
+#[derive(Debug, Clone)]
+pub(super) enum Audiences {
+    /// None configured: a token with a non-empty `aud` is rejected.
+    Unset,
+    /// Any `aud`, or none (the risky opt-out).
+    Any,
+    /// At least one of these.
+    OneOf(Box<[Box<str>]>),
+}
+
+/// The claim rules of one verifier.
+#[derive(Debug, Clone)]
+pub(super) struct ClaimRules {
+    /// Accepted issuers; empty: any.
+    pub(super) issuers: Box<[Box<str>]>,
+    pub(super) audiences: Audiences,
+    /// Seconds of clock skew tolerated on `exp` and `nbf`.
+    pub(super) leeway: u64,
+    /// Claims that must be present (at most [`MAX_REQUIRED`]).
+    pub(super) required: Box<[Box<str>]>,
+}
+
+/// Checks the decoded claims JSON against `rules` at `now` (Unix seconds).
+pub(super) fn check(bytes: &[u8], rules: &ClaimRules, now: u64) -> Result<(), VerifyError> {
+    let accepted: &[Box<str>] = match &rules.audiences {
+        Audiences::OneOf(list) => list,
+        _ => &[],
+    };
+    let raw = json::parse(bytes, RawSeed { rules, accepted })
+        .map_err(|_| VerifyError::Malformed("claims are not a JSON object"))?;
+    if raw.duplicate {
+        return Err(VerifyError::Malformed("claims repeat a member"));
+    }
+    let exp = numeric(raw.exp, "exp", Round::Down)?;
+    let nbf = numeric(raw.nbf, "nbf", Round::Up)?;
+    numeric(raw.iat, "iat", Round::Down)?;
+    let iss = string(raw.iss, "iss")?;
+    string(raw.sub, "sub")?;
+    if raw.aud == Some(StringsSeen::WrongType) {
+        return Err(VerifyError::BadClaimType("aud"));
+    }
+    if let Some(i) = (0..rules.required.len()).find(|i| raw.present & (1 << i) == 0) {
+        return Err(VerifyError::MissingClaim(rules.required[i].clone()));
+    }
+    if let Some(exp) = exp {
+        if now >= exp.saturating_add(rules.leeway) {
+            return Err(VerifyError::Expired);
+        }
+    }
+    if let Some(nbf) = nbf {
+        if now.saturating_add(rules.leeway) < nbf {
+            return Err(VerifyError::NotYetValid);
+        }
+    }
+    if !rules.issuers.is_empty() {
+        match iss {
+            Some(iss) if rules.issuers.iter().any(|a| **a == *iss) => {}
+            _ => return Err(VerifyError::WrongIssuer),
+        }
+    }
+    let named = matches!(raw.aud, Some(StringsSeen::Strings { any: true, .. }));
+    let matched = matches!(raw.aud, Some(StringsSeen::Strings { matched: true, .. }));
+    match &rules.audiences {
+        Audiences::Any => {}
+        Audiences::Unset if !named => {}
+        Audiences::OneOf(_) if matched => {}
+        _ => return Err(VerifyError::WrongAudience),
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Round {
+    Down,
+    Up,
+}
+
+fn numeric(
+    value: Option<Value<'_>>,
+    name: &'static str,
+    round: Round,
+) -> Result<Option<u64>, VerifyError> {
+    match value {
+        None => Ok(None),
+        Some(Value::Uint(v)) => Ok(Some(v)),
+        Some(Value::Float(f)) if f.is_finite() && f >= 0.0 => {
+            // `as` saturates at u64::MAX, which is what a far-future date means.
+            Ok(Some(match round {
+                Round::Down => f.floor() as u64,
+                Round::Up => f.ceil() as u64,
+            }))
+        }
+        Some(_) => Err(VerifyError::BadClaimType(name)),
+    }
+}
+
+fn string<'a>(
+    value: Option<Value<'a>>,
+    name: &'static str,
+) -> Result<Option<Cow<'a, str>>, VerifyError> {
+    match value {
+        None => Ok(None),
+        Some(Value::Str(s)) => Ok(Some(s)),
+        Some(_) => Err(VerifyError::BadClaimType(name)),
+    }
+}
+
+/// The registered members as found, plus the required-claim tick marks.
+#[derive(Default)]
+struct RawClaims<'de> {
+    exp: Option<Value<'de>>,
+    nbf: Option<Value<'de>>,
+    iat: Option<Value<'de>>,
+    iss: Option<Value<'de>>,
+    sub: Option<Value<'de>>,
+    aud: Option<StringsSeen>,
+    /// Bit `i`: `rules.required[i]` is present and not `null`.
+    present: u64,
+    duplicate: bool,
+}
+
+struct RawSeed<'r> {
+    rules: &'r ClaimRules,
+    accepted: &'r [Box<str>],
+}
+
+impl<'de> DeserializeSeed<'de> for RawSeed<'_> {
+    type Value = RawClaims<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RawSeed<'_> {
+    type Value = RawClaims<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JWT claims object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut raw = RawClaims::default();
+        while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
+            let required = self
+                .rules
+                .required
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| ***r == *name)
+                .fold(0u64, |mask, (i, _)| mask | (1 << i));
+            let slot = match &*name {
+                "exp" => &mut raw.exp,
+                "nbf" => &mut raw.nbf,
+                "iat" => &mut raw.iat,
+                "iss" => &mut raw.iss,
+                "sub" => &mut raw.sub,
+                "aud" => {
+                    let seen = map.next_value_seed(StringsSeed {
+                        accepted: self.accepted,
+                        single: true,
+                    })?;
+                    // `null` is a wrong type for aud, reported as such.
+                    raw.present |= required;
+                    raw.duplicate |= raw.aud.replace(seen).is_some();
+                    continue;
+                }
+                _ if required != 0 => {
+                    if !matches!(map.next_value::<Value<'de>>()?, Value::Null) {
+                        raw.present |= required;
+                    }
+                    continue;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            let value = map.next_value::<Value<'de>>()?;
+            // A registered claim that is `null` fails its type check first.
+            raw.present |= required;
+            raw.duplicate |= slot.replace(value).is_some();
+        }
+        Ok(raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn rules() -> ClaimRules {
+        ClaimRules {
+            issuers: Box::new([]),
+            audiences: Audiences::Unset,
+            leeway: 60,
+            required: Box::new(["exp".into()]),
+        }
+    }
+
+    fn run(json: &str, rules: &ClaimRules) -> Result<(), VerifyError> {
+        check(json.as_bytes(), rules, NOW)
+    }
+
+    #[test]
+    fn exp_in_the_future_passes() {
+        assert_eq!(run(r#"{"exp":1700000100}"#, &rules()), Ok(()));
+    }
+
+    #[test]
+    fn exp_boundaries_respect_the_leeway() {
+        // Expired once now >= exp + leeway.
+        assert_eq!(run(r#"{"exp":1699999941}"#, &rules()), Ok(()));
+        assert_eq!(
+            run(r#"{"exp":1699999940}"#, &rules()),
+            Err(VerifyError::Expired)
+        );
+        let strict = ClaimRules {
+            leeway: 0,
+            ..rules()
+        };
+        assert_eq!(
+            run(r#"{"exp":1700000000}"#, &strict),
+            Err(VerifyError::Expired)
+        );
+        assert_eq!(run(r#"{"exp":1700000001}"#, &strict), Ok(()));
+    }
+
+    #[test]
+    fn fractional_dates_round_towards_rejection() {
+        let strict = ClaimRules {
+            leeway: 0,
+            ..rules()
+        };
+        assert_eq!(
+            run(r#"{"exp":1700000000.9}"#, &strict),
+            Err(VerifyError::Expired)
+        );
+        assert_eq!(run(r#"{"exp":1700000001.5}"#, &strict), Ok(()));
+        assert_eq!(
+            run(r#"{"exp":1700000100,"nbf":1700000000.1}"#, &strict),
+            Err(VerifyError::NotYetValid)
+        );
+    }
+
+    #[test]
+    fn nbf_boundaries_respect_the_leeway() {
+        assert_eq!(
+            run(r#"{"exp":1700001000,"nbf":1700000060}"#, &rules()),
+            Ok(())
+        );
+        assert_eq!(
+            run(r#"{"exp":1700001000,"nbf":1700000061}"#, &rules()),
+            Err(VerifyError::NotYetValid)
+        );
+    }
+
+    #[test]
+    fn type_confused_claims_are_rejected_by_name() {
+        for (json, name) in [
+            (r#"{"exp":"1700000100"}"#, "exp"),
+            (r#"{"exp":-1}"#, "exp"),
+            (r#"{"exp":null}"#, "exp"),
+            (r#"{"exp":[1700000100]}"#, "exp"),
+            (r#"{"exp":1700000100,"nbf":true}"#, "nbf"),
+            (r#"{"exp":1700000100,"iat":"now"}"#, "iat"),
+            (r#"{"exp":1700000100,"iss":["a"]}"#, "iss"),
+            (r#"{"exp":1700000100,"sub":7}"#, "sub"),
+            (r#"{"exp":1700000100,"aud":7}"#, "aud"),
+            (r#"{"exp":1700000100,"aud":["a",7]}"#, "aud"),
+            (r#"{"exp":1700000100,"aud":null}"#, "aud"),
+            (r#"{"exp":1700000100,"aud":{"a":1}}"#, "aud"),
+        ] {
+            assert_eq!(
+                run(json, &rules()),
+                Err(VerifyError::BadClaimType(name)),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn required_claims_must_be_present_and_not_null() {
+        let r = ClaimRules {
+            required: Box::new(["exp".into(), "sub".into(), "tenant".into()]),
+            ..rules()
+        };
+        assert_eq!(
+            run(r#"{"sub":"a","tenant":"t"}"#, &r),
+            Err(VerifyError::MissingClaim("exp".into()))
+        );
+        assert_eq!(
+            run(r#"{"exp":1700000100,"tenant":"t"}"#, &r),
+            Err(VerifyError::MissingClaim("sub".into()))
+        );
+        assert_eq!(
+            run(r#"{"exp":1700000100,"sub":"a","tenant":null}"#, &r),
+            Err(VerifyError::MissingClaim("tenant".into()))
+        );
+        assert_eq!(
+            run(r#"{"exp":1700000100,"sub":"a","tenant":{"id":1}}"#, &r),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn exp_is_optional_when_not_required() {
+        let r = ClaimRules {
+            required: Box::new([]),
+            ..rules()
+        };
+        assert_eq!(run("{}", &r), Ok(()));
+    }
+
+    #[test]
+    fn issuer_must_be_one_of_the_accepted() {
+        let r = ClaimRules {
+            issuers: Box::new(["https://a".into(), "https://b".into()]),
+            ..rules()
+        };
+        assert_eq!(run(r#"{"exp":1700000100,"iss":"https://b"}"#, &r), Ok(()));
+        assert_eq!(
+            run(r#"{"exp":1700000100,"iss":"https://c"}"#, &r),
+            Err(VerifyError::WrongIssuer)
+        );
+        // Escapes are decoded before comparing.
+        assert_eq!(run(r#"{"exp":1700000100,"iss":"https:\/\/a"}"#, &r), Ok(()));
+    }
+
+    #[test]
+    fn audience_rules() {
+        let one_of = ClaimRules {
+            audiences: Audiences::OneOf(Box::new(["api".into()])),
+            ..rules()
+        };
+        assert_eq!(run(r#"{"exp":1700000100,"aud":"api"}"#, &one_of), Ok(()));
+        assert_eq!(
+            run(r#"{"exp":1700000100,"aud":["x","api"]}"#, &one_of),
+            Ok(())
+        );
+        for aud in [r#""web""#, r#"["x","y"]"#, "[]"] {
+            let json = format!(r#"{{"exp":1700000100,"aud":{aud}}}"#);
+            assert_eq!(
+                run(&json, &one_of),
+                Err(VerifyError::WrongAudience),
+                "{aud}"
+            );
+        }
+        assert_eq!(
+            run(r#"{"exp":1700000100}"#, &one_of),
+            Err(VerifyError::WrongAudience)
+        );
+        // Nothing configured: a token that names an audience is not for us.
+        assert_eq!(
+            run(r#"{"exp":1700000100,"aud":"api"}"#, &rules()),
+            Err(VerifyError::WrongAudience)
+        );
+        assert_eq!(run(r#"{"exp":1700000100,"aud":[]}"#, &rules()), Ok(()));
+        let any = ClaimRules {
+            audiences: Audiences::Any,
+            ..rules()
+        };
+        assert_eq!(run(r#"{"exp":1700000100,"aud":"api"}"#, &any), Ok(()));
+    }
+
+    #[test]
+    fn duplicates_and_non_objects_are_malformed() {
+        assert_eq!(
+            run(r#"{"exp":1700000100,"exp":1}"#, &rules()),
+            Err(VerifyError::Malformed("claims repeat a member"))
+        );
+        for json in ["[]", "\"exp\"", "{", r#"{"exp":1700000100} x"#, ""] {
+            assert_eq!(
+                run(json, &rules()),
+                Err(VerifyError::Malformed("claims are not a JSON object")),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn types_are_checked_before_presence_and_time() {
+        let r = ClaimRules {
+            required: Box::new(["exp".into(), "sub".into()]),
+            ..rules()
+        };
+        assert_eq!(
+            run(r#"{"exp":1,"iat":"x"}"#, &r),
+            Err(VerifyError::BadClaimType("iat"))
+        );
+    }
+}

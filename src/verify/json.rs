@@ -1,0 +1,192 @@
+//! Just enough JSON for the token checks: object members seen one by one,
+//! values reduced to what a rule needs, strings borrowed from the decoded
+//! bytes whenever they carry no escapes.
+//!
+//! Wrong JSON *types* are reported in band (as [`Value::Other`] and the
+//! like), never as serde errors, so that a serde error always means "not
+//! JSON" and a type confusion always names the member it happened in.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// A string, borrowed from the input unless it had escapes.
+pub(super) struct Str<'de>(pub(super) Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Str<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
+/// Any JSON value, reduced to its type (and its content for strings and
+/// numbers). Arrays and objects are skipped over, not kept.
+pub(super) enum Value<'de> {
+    Str(Cow<'de, str>),
+    /// A non-negative integer.
+    Uint(u64),
+    /// A negative integer.
+    Int,
+    Float(f64),
+    Null,
+    /// `true`, `false`, an array or an object.
+    Other,
+}
+
+impl<'de> de::Deserialize<'de> for Value<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Value::Other)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(u64::try_from(v).map_or(Value::Int, Value::Uint))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Value::Uint(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Value::Float(v))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Value::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Value::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Value::Str(Cow::Owned(v)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Value::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Value::Other)
+    }
+}
+
+/// What a "string or array of strings" member held, checked against a
+/// list of accepted values as it is read (no array is collected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StringsSeen {
+    /// Well-typed; `any` strings were seen and `matched` says whether one
+    /// of them is accepted.
+    Strings { any: bool, matched: bool },
+    /// Some other type, or an array with a non-string element.
+    WrongType,
+}
+
+/// Reads a string or an array of strings, matching each against `accepted`.
+pub(super) struct StringsSeed<'a> {
+    pub(super) accepted: &'a [Box<str>],
+    /// Whether a single string is allowed (`aud`) or only arrays (`crit`).
+    pub(super) single: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for StringsSeed<'_> {
+    type Value = StringsSeen;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StringsSeed<'_> {
+    type Value = StringsSeen;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or an array of strings")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(StringsSeen::WrongType)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(StringsSeen::WrongType)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(StringsSeen::WrongType)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(StringsSeen::WrongType)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(StringsSeen::WrongType)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(StringsSeen::WrongType)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        if !self.single {
+            return Ok(StringsSeen::WrongType);
+        }
+        Ok(StringsSeen::Strings {
+            any: true,
+            matched: self.accepted.iter().any(|a| **a == *v),
+        })
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let (mut any, mut matched, mut wrong) = (false, false, false);
+        while let Some(element) = seq.next_element::<Value<'de>>()? {
+            match element {
+                Value::Str(s) => {
+                    any = true;
+                    matched |= self.accepted.iter().any(|a| **a == *s);
+                }
+                _ => wrong = true,
+            }
+        }
+        Ok(if wrong {
+            StringsSeen::WrongType
+        } else {
+            StringsSeen::Strings { any, matched }
+        })
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(StringsSeen::WrongType)
+    }
+}
+
+/// Runs `seed` over `bytes`, which must hold exactly one JSON value.
+pub(super) fn parse<'de, S: DeserializeSeed<'de>>(
+    bytes: &'de [u8],
+    seed: S,
+) -> Result<S::Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = seed.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
