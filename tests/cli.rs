@@ -1,0 +1,1 @@
+//! The `jwks` binary, run as a user would.
