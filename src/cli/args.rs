@@ -17,7 +17,7 @@ Exit codes:
 
 /// Inspect, verify against and watch JSON Web Key Sets; run the demo.
 #[derive(Debug, Parser)]
-#[command(name = "jwks", version, about, after_help = EXIT_CODES)]
+#[command(name = "jwks", version, after_help = EXIT_CODES)]
 pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
