@@ -44,12 +44,52 @@ pub(super) enum Audiences {
 #[derive(Debug, Clone)]
 pub(super) struct ClaimRules {
     /// Accepted issuers; empty: any.
-    pub(super) issuers: Box<[Box<str>]>,
-    pub(super) audiences: Audiences,
+    issuers: Box<[Box<str>]>,
+    audiences: Audiences,
     /// Seconds of clock skew tolerated on `exp` and `nbf`.
-    pub(super) leeway: u64,
-    /// Claims that must be present (at most [`MAX_REQUIRED`]).
-    pub(super) required: Box<[Box<str>]>,
+    leeway: u64,
+    /// Claims that must be present (at most [`MAX_REQUIRED`]); bit `i` of
+    /// a presence mask stands for `required[i]`.
+    required: Box<[Box<str>]>,
+    /// The presence bits of each registered claim, in [`REGISTERED`] order,
+    /// worked out once so that reading a member costs no name comparisons.
+    registered_bits: [u64; REGISTERED.len()],
+    /// Required claims that are not registered ones, with their bits.
+    other_required: Box<[(Box<str>, u64)]>,
+}
+
+/// The registered claims the rules read, in slot order.
+const REGISTERED: [&str; 6] = ["exp", "nbf", "iat", "iss", "sub", "aud"];
+
+impl ClaimRules {
+    /// `required` must hold at most [`MAX_REQUIRED`] distinct names.
+    pub(super) fn new(
+        issuers: Box<[Box<str>]>,
+        audiences: Audiences,
+        leeway: u64,
+        required: Box<[Box<str>]>,
+    ) -> Self {
+        let bit = |i: usize| {
+            1u64.checked_shl(u32::try_from(i).unwrap_or(u32::MAX))
+                .unwrap_or(0)
+        };
+        let mut registered_bits = [0u64; REGISTERED.len()];
+        let mut other_required = Vec::new();
+        for (i, name) in required.iter().enumerate() {
+            match REGISTERED.iter().position(|r| **r == **name) {
+                Some(slot) => registered_bits[slot] |= bit(i),
+                None => other_required.push((name.clone(), bit(i))),
+            }
+        }
+        Self {
+            issuers,
+            audiences,
+            leeway,
+            required,
+            registered_bits,
+            other_required: other_required.into_boxed_slice(),
+        }
+    }
 }
 
 /// Checks the decoded claims JSON against `rules` at `now` (Unix seconds).
@@ -71,7 +111,7 @@ pub(super) fn check(bytes: &[u8], rules: &ClaimRules, now: u64) -> Result<(), Ve
     if raw.aud == Some(StringsSeen::WrongType) {
         return Err(VerifyError::BadClaimType("aud"));
     }
-    if let Some(i) = (0..rules.required.len()).find(|i| raw.present & (1 << i) == 0) {
+    if let Some(i) = (0..rules.required.len()).find(|i| raw.present & (1u64 << i) == 0) {
         return Err(VerifyError::MissingClaim(rules.required[i].clone()));
     }
     if let Some(exp) = exp {
@@ -172,44 +212,41 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut raw = RawClaims::default();
+        let rules = self.rules;
         while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
-            let required = self
-                .rules
-                .required
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| ***r == *name)
-                .fold(0u64, |mask, (i, _)| mask | (1 << i));
-            let slot = match &*name {
-                "exp" => &mut raw.exp,
-                "nbf" => &mut raw.nbf,
-                "iat" => &mut raw.iat,
-                "iss" => &mut raw.iss,
-                "sub" => &mut raw.sub,
+            let (slot, bits) = match &*name {
+                "exp" => (&mut raw.exp, rules.registered_bits[0]),
+                "nbf" => (&mut raw.nbf, rules.registered_bits[1]),
+                "iat" => (&mut raw.iat, rules.registered_bits[2]),
+                "iss" => (&mut raw.iss, rules.registered_bits[3]),
+                "sub" => (&mut raw.sub, rules.registered_bits[4]),
                 "aud" => {
                     let seen = map.next_value_seed(StringsSeed {
                         accepted: self.accepted,
                         single: true,
                     })?;
                     // `null` is a wrong type for aud, reported as such.
-                    raw.present |= required;
+                    raw.present |= rules.registered_bits[5];
                     raw.duplicate |= raw.aud.replace(seen).is_some();
                     continue;
                 }
-                _ if required != 0 => {
-                    if !matches!(map.next_value::<Value<'de>>()?, Value::Null) {
-                        raw.present |= required;
+                other => {
+                    let bits = rules
+                        .other_required
+                        .iter()
+                        .filter(|(r, _)| **r == *other)
+                        .fold(0, |mask, (_, bit)| mask | bit);
+                    if bits == 0 {
+                        map.next_value::<IgnoredAny>()?;
+                    } else if !matches!(map.next_value::<Value<'de>>()?, Value::Null) {
+                        raw.present |= bits;
                     }
-                    continue;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
                     continue;
                 }
             };
             let value = map.next_value::<Value<'de>>()?;
             // A registered claim that is `null` fails its type check first.
-            raw.present |= required;
+            raw.present |= bits;
             raw.duplicate |= slot.replace(value).is_some();
         }
         Ok(raw)
@@ -223,12 +260,16 @@ mod tests {
     const NOW: u64 = 1_700_000_000;
 
     fn rules() -> ClaimRules {
-        ClaimRules {
-            issuers: Box::new([]),
-            audiences: Audiences::Unset,
-            leeway: 60,
-            required: Box::new(["exp".into()]),
-        }
+        with(Audiences::Unset, 60, &["exp"])
+    }
+
+    fn with(audiences: Audiences, leeway: u64, required: &[&str]) -> ClaimRules {
+        ClaimRules::new(
+            Box::new([]),
+            audiences,
+            leeway,
+            required.iter().map(|r| Box::from(*r)).collect(),
+        )
     }
 
     fn run(json: &str, rules: &ClaimRules) -> Result<(), VerifyError> {
@@ -314,10 +355,7 @@ mod tests {
 
     #[test]
     fn required_claims_must_be_present_and_not_null() {
-        let r = ClaimRules {
-            required: Box::new(["exp".into(), "sub".into(), "tenant".into()]),
-            ..rules()
-        };
+        let r = with(Audiences::Unset, 60, &["exp", "sub", "tenant"]);
         assert_eq!(
             run(r#"{"sub":"a","tenant":"t"}"#, &r),
             Err(VerifyError::MissingClaim("exp".into()))
@@ -338,10 +376,7 @@ mod tests {
 
     #[test]
     fn exp_is_optional_when_not_required() {
-        let r = ClaimRules {
-            required: Box::new([]),
-            ..rules()
-        };
+        let r = with(Audiences::Unset, 60, &[]);
         assert_eq!(run("{}", &r), Ok(()));
     }
 
@@ -413,10 +448,7 @@ mod tests {
 
     #[test]
     fn types_are_checked_before_presence_and_time() {
-        let r = ClaimRules {
-            required: Box::new(["exp".into(), "sub".into()]),
-            ..rules()
-        };
+        let r = with(Audiences::Unset, 60, &["exp", "sub"]);
         assert_eq!(
             run(r#"{"exp":1,"iat":"x"}"#, &r),
             Err(VerifyError::BadClaimType("iat"))
