@@ -1,4 +1,9 @@
-//! Every knob, validated once in [`Builder::build`].
+//! Every knob, validated once in [`Builder::build`]. `builder/inspect.rs`
+//! is the one-shot fetch for tools ([`Builder::inspect`]).
+
+mod inspect;
+
+pub use inspect::Inspection;
 
 use std::time::Duration;
 

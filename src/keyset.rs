@@ -138,6 +138,15 @@ impl KeySet {
         generation: u64,
         limits: SetLimits,
     ) -> Result<Self, KeySetError> {
+        Self::parse_entries(body, generation, limits, false)
+    }
+
+    fn parse_entries(
+        body: &[u8],
+        generation: u64,
+        limits: SetLimits,
+        allow_empty: bool,
+    ) -> Result<Self, KeySetError> {
         if body.len() > limits.max_bytes {
             return Err(KeySetError::TooLarge {
                 limit: limits.max_bytes,
@@ -179,7 +188,7 @@ impl KeySet {
                 });
             }
         }
-        if keys.is_empty() {
+        if keys.is_empty() && !allow_empty {
             return Err(KeySetError::NoUsableKeys {
                 skipped: skipped.len(),
             });
@@ -206,6 +215,20 @@ impl KeySet {
     /// ```
     pub fn from_slice(document: &[u8]) -> Result<Self, KeySetError> {
         Self::parse(document, 1, SetLimits::DEFAULT)
+    }
+
+    /// Like [`from_slice`](Self::from_slice), but a document whose entries
+    /// are all skipped is returned too (with no keys), so a tool can report
+    /// why each entry was rejected. A cache never publishes such a set.
+    ///
+    /// ```
+    /// let set = jwks_sync::KeySet::audit(br#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#)?;
+    /// assert!(set.keys().is_empty());
+    /// assert_eq!(set.skipped()[0].reason, jwks_sync::SkipReason::Symmetric);
+    /// # Ok::<(), jwks_sync::KeySetError>(())
+    /// ```
+    pub fn audit(document: &[u8]) -> Result<Self, KeySetError> {
+        Self::parse_entries(document, 1, SetLimits::DEFAULT, true)
     }
 
     /// The key with this `kid`, if the set has a usable one.

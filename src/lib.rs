@@ -20,6 +20,7 @@
 //! |---|---|
 //! | [`JwksCache`] | the handle: lookups, waits, `refresh_now`, `status` |
 //! | [`Builder`] | every knob, each with its default |
+//! | [`Builder::inspect`], [`Inspection`] | one fetch for tools: document, cache headers, lifetime |
 //! | [`JwksCache::builder`], [`JwksCache::from_issuer`] | the HTTPS source and OpenID discovery |
 //! | [`Fetch`], [`FileFetcher`] | where documents come from |
 //! | [`Key`], [`KeySet`], [`SkipReason`] | what a fetch produced |
@@ -50,7 +51,7 @@ mod verify;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use builder::Builder;
+pub use builder::{Builder, Inspection};
 pub use cache::JwksCache;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, FetchError, FetchErrorKind, KeySetError};

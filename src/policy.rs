@@ -81,6 +81,17 @@ pub(crate) struct PolicyConfig {
     pub(crate) max_ttl: Duration,
 }
 
+impl PolicyConfig {
+    /// The lifetime a success grants: the response's `max_age` clamped to
+    /// `[min_ttl, max_ttl]` when header use is on, else the interval.
+    pub(crate) fn lifetime_for(&self, max_age: Option<Duration>) -> Duration {
+        match max_age {
+            Some(age) if self.use_cache_headers => age.clamp(self.min_ttl, self.max_ttl),
+            _ => self.interval,
+        }
+    }
+}
+
 /// Demands gathered since the last decision.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Demands {
@@ -361,12 +372,7 @@ impl Policy {
     /// The lifetime a success grants: the response's `max_age` clamped to
     /// `[min_ttl, max_ttl]` when header use is on, else the interval.
     pub(crate) fn lifetime_for(&self, max_age: Option<Duration>) -> Duration {
-        match max_age {
-            Some(age) if self.cfg.use_cache_headers => {
-                age.clamp(self.cfg.min_ttl, self.cfg.max_ttl)
-            }
-            _ => self.cfg.interval,
-        }
+        self.cfg.lifetime_for(max_age)
     }
 
     /// The exponential backoff ceiling after `failures` consecutive failures.

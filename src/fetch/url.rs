@@ -11,8 +11,8 @@ use std::time::SystemTime;
 use super::freshness::CacheHeaders;
 use super::http::{Get, HttpClient, Reply, Target};
 use super::options::HttpOptions;
-use super::{Fetch, FetchRequest, FetchResponse};
-use crate::error::FetchError;
+use super::{Fetch, FetchRequest, FetchResponse, Validators};
+use crate::error::{FetchError, FetchErrorKind};
 
 /// The state of one JWKS URL between fetches.
 #[derive(Debug)]
@@ -102,6 +102,63 @@ impl HttpFetcher {
             source: UrlSource::new(target, hosts),
         })
     }
+}
+
+impl HttpFetcher {
+    /// One unconditional GET, for inspection: the body and the caching
+    /// headers as received (`Cache-Control`, `Expires`, `Age`, `Date`,
+    /// `ETag`, `Last-Modified`), with the lifetime those grant.
+    pub(crate) fn fetch_raw(&self, max_bytes: usize) -> Result<RawDocument, FetchError> {
+        let none = Validators::default();
+        let get = Get {
+            validators: &none,
+            max_bytes,
+            allowed_hosts: &self.source.allowed_hosts,
+        };
+        let (body, cache, validators) = match self.client.get(self.source.target(), &get)? {
+            Reply::Document {
+                body,
+                cache,
+                validators,
+            } => (body, cache, validators),
+            // No validators were sent, so a 304 is the server's mistake.
+            Reply::NotModified { .. } => {
+                return Err(FetchError::new(
+                    FetchErrorKind::Status(304),
+                    format!(
+                        "{}: 304 Not Modified to an unconditional request",
+                        self.source.target()
+                    ),
+                ))
+            }
+        };
+        let header_lifetime = cache.lifetime(SystemTime::now());
+        let headers = [
+            ("cache-control", cache.cache_control),
+            ("expires", cache.expires),
+            ("age", cache.age),
+            ("date", cache.date),
+            ("etag", validators.etag),
+            ("last-modified", validators.last_modified),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect();
+        Ok(RawDocument {
+            url: self.source.target().to_string(),
+            body,
+            headers,
+            header_lifetime,
+        })
+    }
+}
+
+/// What [`HttpFetcher::fetch_raw`] read.
+pub(crate) struct RawDocument {
+    pub(crate) url: String,
+    pub(crate) body: Vec<u8>,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) header_lifetime: Option<std::time::Duration>,
 }
 
 impl Fetch for HttpFetcher {

@@ -17,6 +17,9 @@
 //!   `If-None-Match` with `304`; one with `Last-Modified` answers an
 //!   `If-Modified-Since` at or after it with `304` (when no `If-None-Match`
 //!   came). A `Date` header is added unless the route sets one.
+//! - **Signing keys** (`idp/signing.rs`): the IdP holds its keys, mints
+//!   tokens with the current one ([`TestIdp::mint`]) and rotates them the
+//!   three ways real providers do: pre-publish, overlap, replace.
 //! - **Recording**: requests per path, the last [`LOG_CAPACITY`] requests
 //!   with their headers, connections accepted, body bytes sent per path.
 //!
@@ -26,7 +29,7 @@
 //!
 //! Files: this one is the handle; `idp/routes.rs` decides answers and keeps
 //! the records, `idp/server.rs` is the wire (accept loop, connections),
-//! `idp/tls.rs` makes the certificates.
+//! `idp/tls.rs` makes the certificates, `idp/signing.rs` holds the keys.
 //!
 //! ```
 //! use jwks_sync::testing::{Fault, KeyAlg, TestIdp, TestKey, JWKS_PATH};
@@ -48,9 +51,41 @@
 //! assert_eq!(idp.requests(JWKS_PATH), 2);
 //! # Ok::<(), jwks_sync::Error>(())
 //! ```
+//!
+//! Rotating keys and minting tokens:
+//!
+//! ```
+//! use jwks_sync::testing::{KeyAlg, TestIdp, TestKey};
+//! use jwks_sync::JwksCache;
+//! use std::time::Duration;
+//!
+//! let idp = TestIdp::start()?;
+//! idp.add_signing_key(TestKey::generate(KeyAlg::Es256, "2026-01")?);
+//! let cache = JwksCache::builder(idp.jwks_url())
+//!     .add_root_certificate_pem(idp.ca_pem())
+//!     // The default (30 s) would refuse a fetch so soon after the first one.
+//!     .unknown_kid_cooldown(Duration::ZERO)
+//!     .build()
+//!     .map_err(|e| e.to_string())?;
+//! let verifier = cache.verifier().issuer(idp.issuer()).audience("api").build()
+//!     .map_err(|e| e.to_string())?;
+//! let token = idp.mint(&idp.claims("alice", "api", 600))?;
+//! assert!(verifier.verify_or_wait::<serde_json::Value>(&token, Duration::from_secs(10)).is_ok());
+//!
+//! // Replace: the set now holds only the new key, which signs at once; the
+//! // cache learns it from the first token carrying its kid.
+//! idp.rotate_replace(TestKey::generate(KeyAlg::Es256, "2026-02")?);
+//! let token = idp.mint(&idp.claims("alice", "api", 600))?;
+//! let verified = verifier
+//!     .verify_or_wait::<serde_json::Value>(&token, Duration::from_secs(10))
+//!     .map_err(|e| e.to_string())?;
+//! assert_eq!(verified.header.kid(), Some("2026-02"));
+//! # Ok::<(), String>(())
+//! ```
 
 mod routes;
 mod server;
+mod signing;
 mod tls;
 
 use std::net::{SocketAddr, TcpListener};
@@ -152,6 +187,7 @@ pub struct TestIdp {
     spki_sha256: String,
     accept: Option<JoinHandle<()>>,
     registry: Arc<server::Registry>,
+    ring: Mutex<signing::KeyRing>,
 }
 
 impl std::fmt::Debug for TestIdp {
@@ -203,6 +239,7 @@ impl TestIdp {
             spki_sha256,
             accept: None,
             registry: Arc::clone(&registry),
+            ring: Mutex::new(signing::KeyRing::default()),
         };
         {
             let mut state = shared.state();
@@ -308,6 +345,12 @@ impl TestIdp {
             r.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
             r.headers.push((name.to_owned(), value.to_owned()));
         });
+    }
+
+    /// Serves the key set with `Cache-Control: max-age=SECS`: the lifetime a
+    /// cache that honours headers gives it (within its `min_ttl`/`max_ttl`).
+    pub fn set_max_age(&self, secs: u64) {
+        self.set_header(JWKS_PATH, "Cache-Control", &format!("max-age={secs}"));
     }
 
     /// Removes response header `name` from `path`.

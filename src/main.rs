@@ -1,0 +1,8 @@
+//! `jwks`: inspect, verify against and watch JSON Web Key Sets, and run the
+//! jwks-sync demo. Built with `--features cli`; see `jwks --help` and CLI.md.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    std::process::ExitCode::from(cli::run())
+}
