@@ -30,13 +30,21 @@ struct Stripe {
 /// Lookup counters shared by readers.
 pub(crate) struct LookupCounters {
     stripes: Box<[Stripe]>,
-    /// Hits moved here in batches; the usage strategy reads this.
-    usage_total: AtomicU64,
-    /// `usage_total` value at which a reader rings the refresher;
-    /// `u64::MAX` when unarmed.
-    usage_arm: AtomicU64,
     /// `batch - 1`, batch a power of two.
     batch_mask: u64,
+    /// Written once per batch by any reader: kept off the cache line of the
+    /// fields every lookup reads.
+    usage: UsageLine,
+}
+
+/// The shared usage total and its trigger, alone on their cache lines.
+#[repr(align(128))]
+struct UsageLine {
+    /// Hits moved here in batches; the usage strategy reads this.
+    total: AtomicU64,
+    /// `total` value at which a reader rings the refresher; `u64::MAX` when
+    /// unarmed.
+    arm: AtomicU64,
 }
 
 impl LookupCounters {
@@ -47,9 +55,11 @@ impl LookupCounters {
         let batch = 1u64 << (63 - target.leading_zeros());
         Self {
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
-            usage_total: AtomicU64::new(0),
-            usage_arm: AtomicU64::new(u64::MAX),
             batch_mask: batch - 1,
+            usage: UsageLine {
+                total: AtomicU64::new(0),
+                arm: AtomicU64::new(u64::MAX),
+            },
         }
     }
 
@@ -83,16 +93,23 @@ impl LookupCounters {
 
     #[cold]
     fn flush_batch(&self) -> bool {
+        // Relaxed: the refresher re-arms after reading `total`; a stale arm
+        // at worst rings one batch late.
+        let arm = self.usage.arm.load(Ordering::Relaxed);
+        if arm == u64::MAX {
+            // Disarmed (time strategy, or already rung until the next
+            // success): nothing to count toward, and not writing keeps the
+            // usage line shared in every reader's cache instead of bouncing.
+            return false;
+        }
         let batch = self.batch_mask + 1;
         // Relaxed: a count; ordering with the arm does not matter, a late
         // ring is as good as an early one.
-        let total = self.usage_total.fetch_add(batch, Ordering::Relaxed) + batch;
-        // Relaxed: the refresher re-arms after reading `usage_total`; a
-        // stale arm at worst rings one batch late.
-        let arm = self.usage_arm.load(Ordering::Relaxed);
+        let total = self.usage.total.fetch_add(batch, Ordering::Relaxed) + batch;
         total >= arm
             && self
-                .usage_arm
+                .usage
+                .arm
                 .compare_exchange(arm, u64::MAX, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
     }
@@ -112,13 +129,14 @@ impl LookupCounters {
     /// Hits counted toward usage so far (flushed batches).
     pub(crate) fn usage_total(&self) -> u64 {
         // Relaxed: see `flush_batch`.
-        self.usage_total.load(Ordering::Relaxed)
+        self.usage.total.load(Ordering::Relaxed)
     }
 
     /// Arms the usage trigger at an absolute `usage_total` (`None` disarms).
     pub(crate) fn set_usage_arm(&self, at: Option<u64>) {
         // Relaxed: see `flush_batch`.
-        self.usage_arm
+        self.usage
+            .arm
             .store(at.unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 

@@ -120,21 +120,40 @@ mod imp {
         }
     }
 
+    /// Stripe numbers of threads that have exited, for reuse: so a process
+    /// that starts and ends threads all day keeps its numbers small.
+    static FREE_STRIPES: parking_lot::Mutex<Vec<usize>> = parking_lot::Mutex::new(Vec::new());
+
+    /// A thread's stripe number, handed back when the thread exits.
+    struct StripeSlot(usize);
+
+    impl StripeSlot {
+        fn acquire() -> Self {
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let reused = FREE_STRIPES.lock().pop();
+            // Relaxed: only hands out distinct numbers; nothing is published with it.
+            Self(reused.unwrap_or_else(|| NEXT.fetch_add(1, Ordering::Relaxed)))
+        }
+    }
+
+    impl Drop for StripeSlot {
+        fn drop(&mut self) {
+            // The mutex orders the exiting thread's last counter store before
+            // the next owner's first load of the same stripe.
+            FREE_STRIPES.lock().push(self.0);
+        }
+    }
+
     thread_local! {
-        static STRIPE: usize = next_stripe();
+        static STRIPE: StripeSlot = StripeSlot::acquire();
     }
 
-    fn next_stripe() -> usize {
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        // Relaxed: only hands out distinct numbers; nothing is published with it.
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// A number distinct per thread (in order of first use, process-wide),
-    /// used to give threads their own counter stripes.
+    /// A number distinct among live threads (the smallest free one when the
+    /// thread first asks), used to give threads their own counter stripes.
     #[inline]
     pub(crate) fn stripe_index() -> usize {
-        STRIPE.with(|s| *s)
+        // During thread teardown the slot may be gone: share a stripe then.
+        STRIPE.try_with(|s| s.0).unwrap_or(usize::MAX)
     }
 }
 
