@@ -150,12 +150,8 @@ impl Verifier {
         token: &str,
         timeout: Duration,
     ) -> Result<Verified<C>, VerifyError> {
-        let now = Instant::now();
         // A caller passing `Duration::MAX` means "as long as it takes".
-        let deadline = now
-            .checked_add(timeout)
-            .unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600));
-        self.run(token, Some(deadline))
+        self.run(token, Some(crate::cache::deadline_after(timeout)))
     }
 
     /// The cache this verifier reads keys from.
