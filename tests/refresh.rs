@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -24,21 +24,13 @@ fn concurrent_misses_on_a_new_kid_cause_exactly_one_fetch() {
     thread::sleep(80 * MS); // past the cooldown that the first fetch started
     source.set_document(jwks_json(&[&old, &new]));
     source.set_delay(50 * MS); // so that the 64 threads overlap the fetch
-    let barrier = Arc::new(Barrier::new(64));
-    let handles: Vec<_> = (0..64)
-        .map(|_| {
-            let cache = cache.clone();
-            let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
-                barrier.wait();
-                cache
-                    .get_or_wait("new", PATIENCE)
-                    .map(|k| k.kid().map(str::to_owned))
-            })
-        })
-        .collect();
-    for h in handles {
-        assert_eq!(h.join().expect("thread"), Ok(Some("new".to_owned())));
+    let kids = together(64, &cache, |cache| {
+        cache
+            .get_or_wait("new", PATIENCE)
+            .map(|k| k.kid().map(str::to_owned))
+    });
+    for kid in kids {
+        assert_eq!(kid, Ok(Some("new".to_owned())));
     }
     assert_eq!(source.fetches(), 2, "initial + one for all 64 misses");
     let status = cache.status();
@@ -330,21 +322,9 @@ fn background_off_one_fetch_for_all_lookups_of_a_due_set_and_none_without_traffi
     thread::sleep(300 * MS);
     assert_eq!(source.fetches(), 1, "lazy: no lookups, no fetch");
     source.set_delay(50 * MS);
-    let barrier = Arc::new(Barrier::new(16));
-    let handles: Vec<_> = (0..16)
-        .map(|_| {
-            let cache = cache.clone();
-            let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
-                barrier.wait();
-                cache.get("k").map(|_| cache.snapshot().generation())
-            })
-        })
-        .collect();
-    let generations: Vec<_> = handles
-        .into_iter()
-        .map(|h| h.join().expect("thread"))
-        .collect();
+    let generations = together(16, &cache, |cache| {
+        cache.get("k").map(|_| cache.snapshot().generation())
+    });
     assert_eq!(source.fetches(), 2, "one fetch for every waiter");
     assert!(generations.iter().all(|g| *g == Ok(2)), "{generations:?}");
     assert_eq!(cache.status().refreshes.due, 1);
@@ -357,19 +337,7 @@ fn a_panicking_fetcher_wakes_every_waiter_with_an_error() {
     let cache = ready(builder);
     source.set_delay(50 * MS);
     source.panic_on_fetch();
-    let barrier = Arc::new(Barrier::new(8));
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let cache = cache.clone();
-            let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
-                barrier.wait();
-                cache.refresh_now()
-            })
-        })
-        .collect();
-    for h in handles {
-        let result = h.join().expect("thread");
+    for result in together(8, &cache, |cache| cache.refresh_now()) {
         assert!(
             matches!(&result, Err(Error::Fetch(e)) if e.kind() == FetchErrorKind::Panicked),
             "{result:?}"
@@ -446,19 +414,8 @@ fn refresh_now_calls_coalesce_into_one_fetch() {
     let (source, builder) = source_and_builder(&[&k]);
     let cache = ready(builder);
     source.set_delay(50 * MS);
-    let barrier = Arc::new(Barrier::new(8));
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let cache = cache.clone();
-            let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
-                barrier.wait();
-                cache.refresh_now()
-            })
-        })
-        .collect();
-    for h in handles {
-        assert_eq!(h.join().expect("thread"), Ok(()));
+    for result in together(8, &cache, |cache| cache.refresh_now()) {
+        assert_eq!(result, Ok(()));
     }
     assert_eq!(cache.status().refreshes.manual, 1);
     assert_eq!(source.fetches(), 2);

@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use jwks_sync::testing::{jwks_json, KeyAlg, MemorySource, TestKey};
@@ -43,4 +44,28 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// Runs `f` on `n` threads released at once by a barrier, each with its own
+/// clone of `cache`; returns their results in thread order.
+pub fn together<R, F>(n: usize, cache: &JwksCache, f: F) -> Vec<R>
+where
+    R: Send + 'static,
+    F: Fn(&JwksCache) -> R + Send + Sync + 'static,
+{
+    let barrier = Arc::new(Barrier::new(n));
+    let f = Arc::new(f);
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let (cache, barrier, f) = (cache.clone(), Arc::clone(&barrier), Arc::clone(&f));
+            std::thread::spawn(move || {
+                barrier.wait();
+                f(&cache)
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("test thread"))
+        .collect()
 }
