@@ -14,6 +14,7 @@ use jwks_sync::{
 };
 
 const MS: Duration = Duration::from_millis(1);
+const SECOND: Duration = Duration::from_secs(1);
 
 #[test]
 fn concurrent_misses_on_a_new_kid_cause_exactly_one_fetch() {
@@ -374,37 +375,86 @@ fn refresher_threads(name: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// A source that records, when the refresher drops it on the way out, the
+/// name of the thread it was dropped on. Its drop sleeps first, so a handle
+/// that returned before the thread finished (detached instead of joined)
+/// would find nothing recorded yet.
+///
+/// `/proc/self/task` cannot prove a join: Linux may still list a thread there
+/// for a moment after `pthread_join` has returned.
+struct ExitProbe {
+    inner: MemorySource,
+    dropped_on: Arc<parking_lot::Mutex<Option<String>>>,
+}
+
+impl ExitProbe {
+    fn new(inner: MemorySource) -> (Self, Arc<parking_lot::Mutex<Option<String>>>) {
+        let dropped_on = Arc::new(parking_lot::Mutex::new(None));
+        let probe = Self {
+            inner,
+            dropped_on: Arc::clone(&dropped_on),
+        };
+        (probe, dropped_on)
+    }
+}
+
+impl Fetch for ExitProbe {
+    fn fetch(&mut self, request: &FetchRequest) -> Result<FetchResponse, FetchError> {
+        self.inner.fetch(request)
+    }
+}
+
+impl Drop for ExitProbe {
+    fn drop(&mut self) {
+        thread::sleep(50 * MS);
+        *self.dropped_on.lock() = thread::current().name().map(str::to_owned);
+    }
+}
+
 #[test]
 fn dropping_the_last_handle_joins_the_thread_promptly() {
     let k = es("k");
-    let (_source, builder) = source_and_builder(&[&k]);
-    let cache = ready(builder.thread_name("jwks-drop-t1"));
+    let source = MemorySource::new(jwks_json(&[&k]));
+    let (probe, dropped_on) = ExitProbe::new(source.clone());
+    let cache = ready(
+        JwksCache::from_fetcher(probe)
+            .jitter(false)
+            .thread_name("jwks-drop-t1"),
+    );
     let clone = cache.clone();
     assert_eq!(refresher_threads("jwks-drop-t1"), 1);
     drop(cache);
-    assert_eq!(
-        refresher_threads("jwks-drop-t1"),
-        1,
-        "a clone keeps it alive"
-    );
+    assert_eq!(clone.refresh_now(), Ok(()), "a clone keeps it running");
+    assert_eq!(source.fetches(), 2);
+    assert_eq!(*dropped_on.lock(), None);
     let start = Instant::now();
     drop(clone);
-    assert!(start.elapsed() < 200 * MS, "{:?}", start.elapsed());
-    assert_eq!(refresher_threads("jwks-drop-t1"), 0, "joined, not detached");
+    // Promptly: woken by the drop, not at the next scheduled refresh (20 min).
+    assert!(start.elapsed() < 2 * SECOND, "{:?}", start.elapsed());
+    assert_eq!(
+        dropped_on.lock().as_deref(),
+        Some("jwks-drop-t1"),
+        "the drop returned only after the refresher thread had finished"
+    );
 }
 
 #[test]
 fn dropping_during_a_fetch_waits_for_it_and_fetches_no_more() {
     let k = es("k");
-    let (source, builder) = source_and_builder(&[&k]);
-    let cache = ready(builder.thread_name("jwks-drop-t2"));
+    let source = MemorySource::new(jwks_json(&[&k]));
+    let (probe, dropped_on) = ExitProbe::new(source.clone());
+    let cache = ready(
+        JwksCache::from_fetcher(probe)
+            .jitter(false)
+            .thread_name("jwks-drop-t2"),
+    );
     source.set_delay(100 * MS);
     let c2 = cache.clone();
     let refresh = thread::spawn(move || c2.refresh_now());
     assert!(eventually(PATIENCE, || source.fetches() == 2));
     drop(cache);
     assert_eq!(refresh.join().expect("thread"), Ok(()));
-    assert_eq!(refresher_threads("jwks-drop-t2"), 0);
+    assert_eq!(dropped_on.lock().as_deref(), Some("jwks-drop-t2"));
     assert_eq!(source.fetches(), 2);
 }
 

@@ -1,0 +1,84 @@
+//! `jwks demo --json`, run as CI runs it, and its promises checked.
+//!
+//! A binary of its own: the demo keeps both cores busy for its whole run, and
+//! cargo runs test binaries one after another, so it never shares the machine
+//! with the timing-sensitive CLI tests (`watch`).
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn demo_json_summary_holds_its_promises() {
+    let secs = 10.0;
+    let out = Command::new(env!("CARGO_BIN_EXE_jwks"))
+        .args(["demo", "--duration", "10", "--threads", "3", "--json"])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let sum: Value = serde_json::from_slice(&out.stdout).expect("json summary");
+    let n = |v: &Value| v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"));
+
+    let verifications = &sum["verifications"];
+    assert!(n(&verifications["total"]) > 1000.0, "{verifications}");
+    assert_eq!(n(&verifications["valid_rejected"]), 0.0, "{verifications}");
+    assert!(sum["hard_failure_window"].is_null());
+
+    for rotation in sum["rotations"].as_array().expect("rotations") {
+        let after = n(&rotation["picked_up_after_ms"]);
+        // The new kid verifies within one unknown-kid fetch or one lifetime.
+        assert!(after < 2000.0, "{rotation}");
+    }
+
+    // Fetch bounds, recomputed here from the reported settings.
+    let s = &sum["settings"];
+    let fetches = &sum["fetches"];
+    let lifetime = n(&s["max_age_secs"]).max(n(&s["min_ttl_secs"]));
+    let outage = n(&sum["outage"]["end_secs"]) - n(&sum["outage"]["start_secs"]);
+    let bounds = [
+        ("initial", 1.0),
+        (
+            "scheduled",
+            (secs / (lifetime * n(&s["background_threshold"]))).floor() + 1.0,
+        ),
+        (
+            "usage",
+            (secs / n(&s["min_refresh_interval_secs"])).floor() + 1.0,
+        ),
+        (
+            "unknown_kid",
+            (secs / n(&s["unknown_kid_cooldown_secs"])).floor() + 1.0,
+        ),
+        (
+            "retry",
+            (outage / n(&s["outage_retry_after_secs"])).floor() + 2.0,
+        ),
+        ("manual", 0.0),
+        ("due", 0.0),
+    ];
+    for (cause, bound) in bounds {
+        let count = n(&fetches["by_cause"][cause]);
+        assert!(count <= bound, "{cause}: {count} > {bound} in {fetches}");
+    }
+    assert!(n(&fetches["by_cause"]["scheduled"]) >= 3.0, "{fetches}");
+    assert!(
+        n(&fetches["by_cause"]["retry"]) >= 1.0,
+        "the outage was noticed: {fetches}"
+    );
+    assert_eq!(
+        n(&fetches["total"]),
+        n(&fetches["idp_requests"]),
+        "{fetches}"
+    );
+
+    assert!(
+        n(&sum["outage"]["served_stale"]) > 0.0,
+        "stale serving: {}",
+        sum["outage"]
+    );
+    assert!(n(&sum["lookups"]["hit_rate"]) > 0.99, "{}", sum["lookups"]);
+}
