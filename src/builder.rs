@@ -335,7 +335,7 @@ impl Builder {
     /// HTTP: how long to wait for the response headers once the request is
     /// sent (a server that accepts and then hangs is cut off here).
     ///
-    /// Defaults to 5 seconds.
+    /// Defaults to 4 seconds.
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.http.touch("response_timeout").response_timeout = timeout;
         self
@@ -345,7 +345,7 @@ impl Builder {
     /// reading the body included — so a server dripping a byte a second is
     /// cut off. Discovery's request has its own budget of the same length.
     ///
-    /// Defaults to 10 seconds.
+    /// Defaults to 5 seconds.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.http.touch("timeout").timeout = timeout;
         self

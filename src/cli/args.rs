@@ -124,10 +124,15 @@ pub(crate) struct HttpArgs {
     /// for several accepted pins.
     #[arg(long = "pin", value_name = "BASE64")]
     pub(crate) pins: Vec<String>,
-    /// Connect timeout (TLS handshake included).
+    /// Connect timeout, TLS handshake included [default: 2s].
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub(crate) connect_timeout: Option<Duration>,
-    /// Timeout for the whole request, body and redirects included.
+    /// Timeout for the response headers once the request is sent
+    /// [default: 4s].
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub(crate) response_timeout: Option<Duration>,
+    /// Timeout for the whole request, body and redirects included
+    /// [default: 5s].
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub(crate) timeout: Option<Duration>,
     /// Ignore HTTPS_PROXY / HTTP_PROXY / ALL_PROXY from the environment.

@@ -65,6 +65,9 @@ fn apply_http(mut b: Builder, http: &HttpArgs) -> Result<Builder, Failure> {
     if let Some(t) = http.connect_timeout {
         b = b.connect_timeout(t);
     }
+    if let Some(t) = http.response_timeout {
+        b = b.response_timeout(t);
+    }
     if let Some(t) = http.timeout {
         b = b.timeout(t);
     }

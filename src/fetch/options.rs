@@ -38,8 +38,8 @@ impl Default for HttpOptions {
     fn default() -> Self {
         Self {
             connect_timeout: Duration::from_secs(2),
-            response_timeout: Duration::from_secs(5),
-            timeout: Duration::from_secs(10),
+            response_timeout: Duration::from_secs(4),
+            timeout: Duration::from_secs(5),
             max_redirects: 3,
             redirect_hosts: Vec::new(),
             root_pems: Vec::new(),
