@@ -307,8 +307,7 @@ pub(crate) fn run(settings: &Settings) -> Outcome {
         eprint!("\r\x1b[K");
         let _ = std::io::stderr().flush();
     }
-    let status = cache.status();
-    let idp_requests = idp.requests(JWKS_PATH);
+    let (status, idp_requests) = settled(&cache, &idp);
     let log = log
         .lock()
         .map_err(|_| Failure::internal("demo: event log poisoned"))?;
@@ -430,4 +429,21 @@ fn draw_progress(s: &Settings, board: &Board, cache: &JwksCache, phase: &str, no
         status.refreshes.total(),
     );
     let _ = std::io::stderr().flush();
+}
+
+/// The cache's status and the IdP's request count, read at a moment they
+/// agree. A fetch in flight is counted by the cache when it starts and by the
+/// IdP when its request arrives, so a reading taken in between would differ
+/// by one; wait (bounded by one whole HTTP request and a margin) for it to
+/// land. Past the bound, the last reading is reported as it is.
+fn settled(cache: &JwksCache, idp: &TestIdp) -> (jwks_sync::Status, u64) {
+    let deadline = Instant::now() + Duration::from_secs(7);
+    loop {
+        let status = cache.status();
+        let requests = idp.requests(JWKS_PATH);
+        if status.refreshes.total() == requests || Instant::now() >= deadline {
+            return (status, requests);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
