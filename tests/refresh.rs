@@ -78,7 +78,10 @@ fn random_unknown_kids_cost_at_most_one_fetch_per_guard_window() {
         "{} miss fetches in {elapsed:?}",
         status.refreshes.unknown_kid
     );
-    assert_eq!(source.fetches(), 1 + status.refreshes.unknown_kid);
+    // The cause counter counts a fetch as it starts, a moment before the
+    // source sees it.
+    assert!(eventually(PATIENCE, || source.fetches()
+        == 1 + status.refreshes.unknown_kid));
     assert_eq!(status.misses, 100_000);
     assert!(status.suppressed_refreshes >= 100_000 - windows);
 }
@@ -297,7 +300,10 @@ fn background_refresh_fires_three_cycles_in_a_row() {
             .background_threshold(0.5)
             .min_refresh_interval(Duration::ZERO),
     );
-    assert!(eventually(PATIENCE, || cache.status().refreshes.scheduled >= 3));
+    // Wait on publications, not on the cause counters: those count a fetch
+    // when it starts, a moment before the source sees it.
+    assert!(eventually(PATIENCE, || cache.status().generation >= 4));
+    assert!(cache.status().refreshes.scheduled >= 3);
     let g = gaps(&source.fetch_times()[..4]);
     for gap in &g {
         assert!(
@@ -306,7 +312,6 @@ fn background_refresh_fires_three_cycles_in_a_row() {
         );
     }
     assert!(cache.get("k").is_ok());
-    assert_eq!(cache.status().generation, 4, "each cycle published a set");
 }
 
 #[test]
