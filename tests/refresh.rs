@@ -187,10 +187,13 @@ fn outage_serves_stale_then_fails_closed_then_recovers() {
     // The first good fetch recovers, with no help.
     source.heal();
     assert!(eventually(PATIENCE, || cache.get("k").is_ok()));
+    // The status board is updated a moment after the set is published.
+    assert!(eventually(PATIENCE, || cache.status().consecutive_failures == 0));
     let status = cache.status();
-    assert_eq!(status.consecutive_failures, 0);
     assert_eq!(status.last_error, None);
-    assert_eq!(status.generation, 2);
+    // The recovery published generation 2; the next background cycle
+    // (every 100 ms) may already have published another.
+    assert!(status.generation >= 2, "{status:?}");
 }
 
 fn gaps(times: &[Instant]) -> Vec<Duration> {
@@ -230,6 +233,10 @@ fn backoff_grows_across_failures_and_resets_on_success() {
         eventually(PATIENCE, || cache.get("k").is_ok()),
         "recovers by itself"
     );
+    // The recovery may still be finishing its round (the set is published
+    // before waiters are released); a refresh_now joins it or runs after it,
+    // so once it returns no fetch is in flight to absorb the next demand.
+    assert_eq!(cache.refresh_now(), Ok(()));
     // Fail again: the first retry is back at the base delay.
     let before = source.fetches();
     source.fail();
