@@ -12,6 +12,9 @@ use crate::keyset::SkippedKey;
 use crate::policy::RefreshCause;
 use crate::sync::{stripe_index, AtomicU64, Ordering};
 
+/// Stripes owned by one thread each; one more, after them, is shared by
+/// every thread beyond these (and never owned, so its updates are all
+/// `fetch_add` and none is lost).
 #[cfg(not(jwks_sync_loom))]
 const STRIPES: usize = 64;
 #[cfg(jwks_sync_loom)]
@@ -29,7 +32,9 @@ struct Stripe {
 
 /// Lookup counters shared by readers.
 pub(crate) struct LookupCounters {
-    stripes: Box<[Stripe]>,
+    /// Inline (no pointer to chase on the hot path) and fixed-size (no
+    /// bounds check): 8 KiB inside the cache's shared state.
+    stripes: [Stripe; STRIPES + 1],
     /// `batch - 1`, batch a power of two.
     batch_mask: u64,
     /// Written once per batch by any reader: kept off the cache line of the
@@ -54,7 +59,7 @@ impl LookupCounters {
         let target = (usage_threshold / 16).clamp(1, 64);
         let batch = 1u64 << (63 - target.leading_zeros());
         Self {
-            stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
+            stripes: std::array::from_fn(|_| Stripe::default()),
             batch_mask: batch - 1,
             usage: UsageLine {
                 total: AtomicU64::new(0),
@@ -65,28 +70,29 @@ impl LookupCounters {
 
     #[inline]
     fn stripe(&self) -> &Stripe {
-        &self.stripes[stripe_index() % STRIPES]
+        &self.stripes[stripe_index().min(STRIPES)]
     }
 
     /// Counts a hit; returns `true` when this hit crossed the usage arm
     /// (exactly one caller sees `true` per arming).
     ///
-    /// The first `STRIPES` threads of the process each own a stripe, so they
-    /// count with a plain load and store (no locked instruction); later
-    /// threads share stripes and use `fetch_add`.
+    /// Up to `STRIPES` live threads each own a stripe (numbers of exited
+    /// threads are reused), so they count with a plain load and store (no
+    /// locked instruction); threads beyond that share the one unowned stripe
+    /// with `fetch_add`.
     #[inline]
     pub(crate) fn hit(&self) -> bool {
         let index = stripe_index();
-        let hits = &self.stripes[index % STRIPES].hits;
         // Relaxed: statistics only; the usage arm below is its own protocol.
         let n = if index < STRIPES {
             // Only this thread writes this stripe; readers of the sum may see
             // it a moment late, which is fine for a count.
+            let hits = &self.stripes[index].hits;
             let n = hits.load(Ordering::Relaxed) + 1;
             hits.store(n, Ordering::Relaxed);
             n
         } else {
-            hits.fetch_add(1, Ordering::Relaxed) + 1
+            self.stripes[STRIPES].hits.fetch_add(1, Ordering::Relaxed) + 1
         };
         n & self.batch_mask == 0 && self.flush_batch()
     }

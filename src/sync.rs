@@ -12,6 +12,7 @@ pub(crate) use imp::*;
 
 #[cfg(not(jwks_sync_loom))]
 mod imp {
+    use std::cell::Cell;
     use std::time::Instant;
 
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -138,22 +139,48 @@ mod imp {
 
     impl Drop for StripeSlot {
         fn drop(&mut self) {
+            // From here on this thread counts on a shared stripe: its number
+            // may go to another thread. (`INDEX` has no destructor, so it is
+            // still there during teardown.)
+            INDEX.set(SHARED);
             // The mutex orders the exiting thread's last counter store before
             // the next owner's first load of the same stripe.
             FREE_STRIPES.lock().push(self.0);
         }
     }
 
+    /// `INDEX` before the thread first asks.
+    const UNSET: usize = usize::MAX - 1;
+    /// Any number past the owned stripes: share one (`fetch_add`).
+    const SHARED: usize = usize::MAX;
+
     thread_local! {
-        static STRIPE: StripeSlot = StripeSlot::acquire();
+        /// The hot copy of the number: const-initialised and without a
+        /// destructor, so reading it is one thread-local load, no lazy-init
+        /// or liveness check (measured: about 1 ns of a 17 ns lookup).
+        static INDEX: Cell<usize> = const { Cell::new(UNSET) };
+        /// The number's owner, which hands it back when the thread exits.
+        static SLOT: StripeSlot = StripeSlot::acquire();
     }
 
-    /// A number distinct among live threads (the smallest free one when the
-    /// thread first asks), used to give threads their own counter stripes.
+    /// A number distinct among live threads (a recycled one if a thread has
+    /// exited, else the next), used to give threads their own counter
+    /// stripes.
     #[inline]
     pub(crate) fn stripe_index() -> usize {
+        match INDEX.get() {
+            UNSET => first_stripe_index(),
+            index => index,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn first_stripe_index() -> usize {
         // During thread teardown the slot may be gone: share a stripe then.
-        STRIPE.try_with(|s| s.0).unwrap_or(usize::MAX)
+        let index = SLOT.try_with(|s| s.0).unwrap_or(SHARED);
+        INDEX.set(index);
+        index
     }
 }
 
@@ -264,9 +291,52 @@ mod imp {
         }
     }
 
-    /// Every thread shares stripe 0 in a model, so none owns it: the
-    /// models exercise the shared (`fetch_add`) path.
+    /// In a model every thread uses the shared, unowned stripe: the models
+    /// exercise the `fetch_add` path.
     pub(crate) fn stripe_index() -> usize {
         usize::MAX
+    }
+}
+
+#[cfg(all(test, not(jwks_sync_loom)))]
+mod tests {
+    use super::stripe_index;
+    use std::sync::{Arc, Barrier};
+
+    #[test]
+    fn live_threads_hold_distinct_stripe_numbers() {
+        let n = 16;
+        let barrier = Arc::new(Barrier::new(n));
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let barrier = Arc::clone(&barrier);
+                std::thread::spawn(move || {
+                    let index = stripe_index();
+                    // All alive at once: no number can have been recycled.
+                    barrier.wait();
+                    assert_eq!(stripe_index(), index, "stable within a thread");
+                    index
+                })
+            })
+            .collect();
+        let mut seen: Vec<usize> = handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), n, "{seen:?}");
+    }
+
+    #[test]
+    fn numbers_of_exited_threads_are_reused() {
+        // 500 threads one after another: without reuse the numbers would
+        // climb past the 64 owned stripes; with it they stay as small as the
+        // number of threads alive at once (this one, the test harness's and
+        // those of tests running beside it).
+        let max = (0..500)
+            .map(|_| std::thread::spawn(stripe_index).join().expect("thread"))
+            .max();
+        assert!(max.is_some_and(|m| m < 64), "{max:?}");
     }
 }

@@ -595,6 +595,22 @@ fn inconsistent_settings_are_rejected_by_build() {
 }
 
 #[test]
+fn hits_from_more_threads_than_counter_stripes_are_all_counted() {
+    // 64 threads own a stripe each; the rest share stripes with `fetch_add`.
+    let k = es("k");
+    let (_source, builder) = source_and_builder(&[&k]);
+    let cache = ready(builder);
+    let hits = together(100, &cache, |cache| {
+        (0..1000)
+            .filter(|_| cache.with_key("k", |_| ()).is_ok())
+            .count()
+    });
+    assert!(hits.iter().all(|&h| h == 1000));
+    let s = cache.status();
+    assert_eq!((s.lookups, s.hits, s.misses), (100_000, 100_000, 0));
+}
+
+#[test]
 fn status_counts_lookups() {
     let k = es("k");
     let (_source, builder) = source_and_builder(&[&k]);
