@@ -6,9 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{es, eventually, PATIENCE};
+use common::{es, eventually, fetch_error, PATIENCE};
 use jwks_sync::testing::{jwks_json, Fault, TestIdp, DISCOVERY_PATH, JWKS_PATH};
-use jwks_sync::{Builder, Error, FetchError, FetchErrorKind, JwksCache, RefresherState};
+use jwks_sync::{Builder, FetchError, FetchErrorKind, JwksCache, RefresherState};
 use serde_json::json;
 
 fn issuer_builder(idp: &TestIdp) -> Builder {
@@ -24,16 +24,6 @@ fn idp_with_k1() -> TestIdp {
     let idp = TestIdp::start().expect("test IdP starts");
     idp.set_keys(&[&es("k1")]);
     idp
-}
-
-fn fetch_error(e: Error) -> FetchError {
-    match e {
-        Error::Fetch(f) => f,
-        Error::NotReady {
-            last_error: Some(inner),
-        } => fetch_error(*inner),
-        other => panic!("expected a fetch error, got {other:?}"),
-    }
 }
 
 /// Builds, expects the first load to fail, returns why.

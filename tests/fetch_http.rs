@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{es, eventually, PATIENCE};
+use common::{es, eventually, fetch_error, PATIENCE};
 use jwks_sync::testing::{http_date, jwks_json, Fault, MemorySource, TestIdp, TestKey, JWKS_PATH};
 use jwks_sync::{Builder, Error, FetchError, FetchErrorKind, JwksCache, RefresherState, Status};
 
@@ -39,16 +39,6 @@ fn loaded(configure: impl FnOnce(Builder) -> Builder) -> Loaded {
     cache.wait_ready(PATIENCE).expect("first fetch succeeds");
     assert_eq!(idp.requests(JWKS_PATH), 1);
     Loaded { idp, cache }
-}
-
-fn fetch_error(e: Error) -> FetchError {
-    match e {
-        Error::Fetch(f) => f,
-        Error::NotReady {
-            last_error: Some(inner),
-        } => fetch_error(*inner),
-        other => panic!("expected a fetch error, got {other:?}"),
-    }
 }
 
 /// Refreshes now, expecting failure; returns the fetch error.

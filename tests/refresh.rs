@@ -387,6 +387,9 @@ fn refresher_threads(name: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// Where an [`ExitProbe`] records the thread it was dropped on.
+type DroppedOn = Arc<parking_lot::Mutex<Option<String>>>;
+
 /// A source that records, when the refresher drops it on the way out, the
 /// name of the thread it was dropped on. Its drop sleeps first, so a handle
 /// that returned before the thread finished (detached instead of joined)
@@ -396,17 +399,25 @@ fn refresher_threads(name: &str) -> usize {
 /// for a moment after `pthread_join` has returned.
 struct ExitProbe {
     inner: MemorySource,
-    dropped_on: Arc<parking_lot::Mutex<Option<String>>>,
+    dropped_on: DroppedOn,
 }
 
 impl ExitProbe {
-    fn new(inner: MemorySource) -> (Self, Arc<parking_lot::Mutex<Option<String>>>) {
-        let dropped_on = Arc::new(parking_lot::Mutex::new(None));
+    /// A loaded cache over a probed memory source, its refresher thread
+    /// named `thread_name`; the source, and where the probe records its drop.
+    fn cache(thread_name: &str) -> (MemorySource, JwksCache, DroppedOn) {
+        let source = MemorySource::new(jwks_json(&[&es("k")]));
+        let dropped_on = DroppedOn::default();
         let probe = Self {
-            inner,
+            inner: source.clone(),
             dropped_on: Arc::clone(&dropped_on),
         };
-        (probe, dropped_on)
+        let cache = ready(
+            JwksCache::from_fetcher(probe)
+                .jitter(false)
+                .thread_name(thread_name),
+        );
+        (source, cache, dropped_on)
     }
 }
 
@@ -425,14 +436,7 @@ impl Drop for ExitProbe {
 
 #[test]
 fn dropping_the_last_handle_joins_the_thread_promptly() {
-    let k = es("k");
-    let source = MemorySource::new(jwks_json(&[&k]));
-    let (probe, dropped_on) = ExitProbe::new(source.clone());
-    let cache = ready(
-        JwksCache::from_fetcher(probe)
-            .jitter(false)
-            .thread_name("jwks-drop-t1"),
-    );
+    let (source, cache, dropped_on) = ExitProbe::cache("jwks-drop-t1");
     let clone = cache.clone();
     assert_eq!(refresher_threads("jwks-drop-t1"), 1);
     drop(cache);
@@ -452,14 +456,7 @@ fn dropping_the_last_handle_joins_the_thread_promptly() {
 
 #[test]
 fn dropping_during_a_fetch_waits_for_it_and_fetches_no_more() {
-    let k = es("k");
-    let source = MemorySource::new(jwks_json(&[&k]));
-    let (probe, dropped_on) = ExitProbe::new(source.clone());
-    let cache = ready(
-        JwksCache::from_fetcher(probe)
-            .jitter(false)
-            .thread_name("jwks-drop-t2"),
-    );
+    let (source, cache, dropped_on) = ExitProbe::cache("jwks-drop-t2");
     source.set_delay(100 * MS);
     let c2 = cache.clone();
     let refresh = thread::spawn(move || c2.refresh_now());

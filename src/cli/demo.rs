@@ -227,41 +227,33 @@ pub(crate) fn run(settings: &Settings) -> Outcome {
         let now = board.start.elapsed();
         while next < TIMELINE.len() && now >= s.at(TIMELINE[next].0) {
             let t = board.ns(Instant::now());
-            phase = match TIMELINE[next].1 {
+            let (line, step_phase) = match TIMELINE[next].1 {
                 Step::PrePublish => {
                     if let Some(k) = pending.0.take() {
                         idp.pre_publish(k);
                     }
-                    note(
-                        &board,
-                        &log,
-                        "IdP pre-publishes key-2 (key-1 still signs)".to_owned(),
-                    );
-                    "overlap: key-2 published"
+                    (
+                        "IdP pre-publishes key-2 (key-1 still signs)",
+                        "overlap: key-2 published",
+                    )
                 }
                 Step::SignWithOverlapKey => {
                     idp.sign_with(KIDS[1]);
-                    board.signing_since[1].store(t, Ordering::Relaxed);
-                    board.signing.store(1, Ordering::Relaxed);
-                    note(
-                        &board,
-                        &log,
-                        "IdP signs with key-2 (key-1 still published)".to_owned(),
-                    );
-                    "overlap: key-2 signs"
+                    board.switch_signing(1, t);
+                    (
+                        "IdP signs with key-2 (key-1 still published)",
+                        "overlap: key-2 signs",
+                    )
                 }
                 Step::Replace => {
                     if let Some(k) = pending.1.take() {
                         idp.rotate_replace(k);
                     }
-                    board.signing_since[2].store(t, Ordering::Relaxed);
-                    board.signing.store(2, Ordering::Relaxed);
-                    note(
-                        &board,
-                        &log,
-                        "IdP replaces its set with key-3 alone, key-3 signs".to_owned(),
-                    );
-                    "replace: key-3 only"
+                    board.switch_signing(2, t);
+                    (
+                        "IdP replaces its set with key-3 alone, key-3 signs",
+                        "replace: key-3 only",
+                    )
                 }
                 Step::OutageStart => {
                     idp.set_fault(
@@ -272,16 +264,16 @@ pub(crate) fn run(settings: &Settings) -> Outcome {
                         },
                     );
                     outage.0 = t;
-                    note(&board, &log, "IdP fails: 503 with Retry-After".to_owned());
-                    "IdP outage (503)"
+                    ("IdP fails: 503 with Retry-After", "IdP outage (503)")
                 }
                 Step::Recover => {
                     idp.clear_fault(JWKS_PATH);
                     outage.1 = t;
-                    note(&board, &log, "IdP recovers".to_owned());
-                    "recovered"
+                    ("IdP recovers", "recovered")
                 }
             };
+            note(&board, &log, line.to_owned());
+            phase = step_phase;
             next += 1;
         }
         if now >= s.duration {

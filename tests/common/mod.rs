@@ -5,7 +5,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use jwks_sync::testing::{jwks_json, KeyAlg, MemorySource, TestKey};
-use jwks_sync::{Builder, JwksCache};
+use jwks_sync::{Builder, Error, FetchError, JwksCache};
 
 /// A generous bound for waits that should finish in milliseconds.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -68,4 +68,16 @@ where
         .into_iter()
         .map(|h| h.join().expect("test thread"))
         .collect()
+}
+
+/// The fetch error inside `e` (directly, or as the reason the first load
+/// failed); panics on anything else.
+pub fn fetch_error(e: Error) -> FetchError {
+    match e {
+        Error::Fetch(f) => f,
+        Error::NotReady {
+            last_error: Some(inner),
+        } => fetch_error(*inner),
+        other => panic!("expected a fetch error, got {other:?}"),
+    }
 }

@@ -64,6 +64,14 @@ impl Board {
         }
     }
 
+    /// Key `index` signs from `at` (nanoseconds since the start) on.
+    pub(crate) fn switch_signing(&self, index: usize, at: u64) {
+        // Relaxed: like every board field, a stamp for the report; a worker
+        // that reads the two a moment apart classifies one rejection late.
+        self.signing_since[index].store(at, Ordering::Relaxed);
+        self.signing.store(index, Ordering::Relaxed);
+    }
+
     /// Nanoseconds since the start.
     pub(crate) fn ns(&self, t: Instant) -> u64 {
         u64::try_from(t.saturating_duration_since(self.start).as_nanos()).unwrap_or(NEVER - 1)
