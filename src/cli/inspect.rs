@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::args::{HttpArgs, RefreshArgs};
 use super::exit::{Failure, Outcome};
 use super::source::Source;
-use super::text::{human_duration, table};
+use super::text::{chain, human_duration, table};
 
 /// One row of the table.
 struct Row {
@@ -44,7 +44,7 @@ pub(crate) fn run(source: &str, json_out: bool, http: &HttpArgs, refresh: &Refre
         Source::Url(_) => {
             let seen = builder.inspect().map_err(|e| match e {
                 Error::Config(msg) => Failure::usage(msg),
-                other => Failure::no_keys(format!("could not fetch {source}: {other}")),
+                other => Failure::no_keys(format!("could not fetch {source}: {}", chain(&other))),
             })?;
             let caching = Caching {
                 url: seen.url,

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::args::{HttpArgs, RefreshArgs};
 use super::exit::{Failure, Outcome};
 use super::source::Source;
-use super::text::{human_duration, snake};
+use super::text::{chain, human_duration, snake};
 
 /// Runs the command; returns only on a usage error (the watch itself ends
 /// with the process, on Ctrl-C or a signal).
@@ -80,7 +80,8 @@ fn text_line(event: &RefreshEvent) -> String {
             consecutive_failures,
             retry_in,
         } => format!(
-            "failed ({consecutive_failures} in a row): {error}; next retry {}",
+            "failed ({consecutive_failures} in a row): {}; next retry {}",
+            chain(error),
             retry_in.map_or("when asked".to_owned(), |d| format!(
                 "in {}",
                 human_duration(d)
@@ -124,7 +125,7 @@ fn json_line(event: &RefreshEvent) -> String {
             retry_in,
         } => {
             out["outcome"] = json!("failed");
-            out["error"] = json!(error.to_string());
+            out["error"] = json!(chain(error));
             out["consecutive_failures"] = json!(consecutive_failures);
             out["retry_in_secs"] = json!(retry_in.map(|d| d.as_secs_f64()));
         }

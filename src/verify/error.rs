@@ -152,7 +152,8 @@ impl fmt::Display for VerifyError {
                 f,
                 "claims do not fit the requested type (line {line}, column {column})"
             ),
-            VerifyError::KeySet(e) => write!(f, "key set unavailable: {e}"),
+            // The cause is `source()`, not repeated here.
+            VerifyError::KeySet(_) => f.write_str("key set unavailable"),
         }
     }
 }
