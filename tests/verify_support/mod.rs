@@ -125,6 +125,17 @@ pub fn sign_raw(key: &TestKey, signing_alg: Algorithm, header: &[u8], claims: &V
     format!("{input}.{signature}")
 }
 
+/// `header.claims.signature` from the exact header and claims bytes (for
+/// duplicate members and numbers `serde_json::Value` cannot hold), signed
+/// by `key` with its own algorithm.
+pub fn sign_bytes(key: &TestKey, header: &[u8], claims: &[u8]) -> String {
+    let input = format!("{}.{}", b64(header), b64(claims));
+    let signature =
+        jsonwebtoken::crypto::sign(input.as_bytes(), key.encoding_key(), key.alg().algorithm())
+            .expect("signing");
+    format!("{input}.{signature}")
+}
+
 /// Signed by `key` with its own algorithm, under `header`.
 pub fn sign(key: &TestKey, header: &Value, claims: &Value) -> String {
     sign_as(key, key.alg().algorithm(), header, claims)

@@ -1,0 +1,104 @@
+//! Strict claims and headers: NumericDate bounds, the optional `iat` rules,
+//! duplicate members at any depth, and several keys under one kid.
+
+mod verify_support;
+
+use std::time::Duration;
+
+use jwks_sync::VerifyError;
+use serde_json::{json, Value};
+use verify_support::*;
+
+/// The standard claims as JSON text, with `extra` members spliced in
+/// verbatim before the closing brace.
+fn claims_text(extra: &str) -> String {
+    let base = good_claims().to_string();
+    format!("{},{extra}}}", &base[..base.len() - 1])
+}
+
+#[test]
+fn dates_above_i64_max_seconds_are_rejected_not_read_as_never() {
+    let (_, _, verifier) = fixture();
+    let key = &keys().es256;
+    let header = header_for(key).to_string();
+    for date in [
+        "9223372036854775808",
+        "18446744073709551615",
+        "1e20",
+        "1e300",
+        "-1",
+    ] {
+        for name in ["exp", "nbf", "iat"] {
+            let mut claims = good_claims();
+            claims.as_object_mut().expect("object").remove(name);
+            let base = claims.to_string();
+            let text = format!(r#"{},"{name}":{date}}}"#, &base[..base.len() - 1]);
+            let token = sign_bytes(key, header.as_bytes(), text.as_bytes());
+            assert_eq!(
+                verifier.verify::<Value>(&token).unwrap_err(),
+                VerifyError::BadClaimType(name),
+                "{name}: {date}"
+            );
+        }
+    }
+    // i64::MAX itself is a (far-future) date like any other.
+    let far = token(key, &claims_with(json!({"exp": i64::MAX})));
+    assert!(verifier.verify::<Value>(&far).is_ok());
+}
+
+#[test]
+fn max_token_age_rejects_old_tokens_and_requires_iat() {
+    let (_, cache, _) = fixture();
+    let key = &keys().es256;
+    let verifier = cache
+        .verifier()
+        .issuer(ISS)
+        .audience(AUD)
+        .max_token_age(Duration::from_secs(300))
+        .build()
+        .expect("valid settings");
+    let fresh = token(key, &claims_with(json!({"iat": now() - 10})));
+    assert!(verifier.verify::<Value>(&fresh).is_ok());
+    // 300 s of age and 60 s of leeway.
+    let old = token(key, &claims_with(json!({"iat": now() - 3600})));
+    assert_eq!(
+        verifier.verify::<Value>(&old).unwrap_err(),
+        VerifyError::TooOld
+    );
+    let no_iat = token(key, &claims_with(json!({"iat": null})));
+    assert_eq!(
+        verifier.verify::<Value>(&no_iat).unwrap_err(),
+        VerifyError::MissingClaim("iat".into())
+    );
+    // Off by default.
+    assert!(verify_support::verifier(&cache)
+        .verify::<Value>(&old)
+        .is_ok());
+    // Zero is refused by build().
+    let zero = cache.verifier().max_token_age(Duration::ZERO).build();
+    assert!(zero.unwrap_err().to_string().contains("max_token_age"));
+}
+
+#[test]
+fn a_future_iat_is_rejected_beyond_the_leeway_when_asked() {
+    let (_, cache, default) = fixture();
+    let key = &keys().eddsa;
+    let verifier = cache
+        .verifier()
+        .issuer(ISS)
+        .audience(AUD)
+        .reject_future_iat(true)
+        .build()
+        .expect("valid settings");
+    let ahead = token(key, &claims_with(json!({"iat": now() + 3600})));
+    assert_eq!(
+        verifier.verify::<Value>(&ahead).unwrap_err(),
+        VerifyError::IssuedInFuture
+    );
+    // Inside the 60 s leeway.
+    let skewed = token(key, &claims_with(json!({"iat": now() + 10})));
+    assert!(verifier.verify::<Value>(&skewed).is_ok());
+    // Off by default.
+    assert!(default.verify::<Value>(&ahead).is_ok());
+    let _ = claims_text("");
+}
