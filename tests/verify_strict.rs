@@ -9,13 +9,6 @@ use jwks_sync::VerifyError;
 use serde_json::{json, Value};
 use verify_support::*;
 
-/// The standard claims as JSON text, with `extra` members spliced in
-/// verbatim before the closing brace.
-fn claims_text(extra: &str) -> String {
-    let base = good_claims().to_string();
-    format!("{},{extra}}}", &base[..base.len() - 1])
-}
-
 #[test]
 fn dates_above_i64_max_seconds_are_rejected_not_read_as_never() {
     let (_, _, verifier) = fixture();
@@ -100,5 +93,45 @@ fn a_future_iat_is_rejected_beyond_the_leeway_when_asked() {
     assert!(verifier.verify::<Value>(&skewed).is_ok());
     // Off by default.
     assert!(default.verify::<Value>(&ahead).is_ok());
-    let _ = claims_text("");
+}
+
+#[test]
+fn a_repeated_member_anywhere_in_header_or_claims_rejects_the_token() {
+    let (_, _, verifier) = fixture();
+    let key = &keys().es256;
+    let header = header_for(key).to_string();
+    let claims = good_claims().to_string();
+    let splice = |json: &str, extra: &str| format!("{},{extra}}}", &json[..json.len() - 1]);
+    for extra in [
+        r#""scope":"admin""#,
+        r#""roles":["user"],"roles":["admin"]"#,
+        r#""realm_access":{"roles":["user"],"roles":["admin"]}"#,
+        r#""s\u0075b":"mallory""#,
+    ] {
+        let token = sign_bytes(key, header.as_bytes(), splice(&claims, extra).as_bytes());
+        assert_eq!(
+            verifier.verify::<Value>(&token).unwrap_err(),
+            VerifyError::Malformed("claims repeat a member"),
+            "{extra}"
+        );
+    }
+    for extra in [
+        r#""x-tenant":"a","x-tenant":"b""#,
+        r#""typ":"at+jwt""#,
+        r#""jwk":{"kty":"EC","kty":"RSA"}"#,
+    ] {
+        let token = sign_bytes(key, splice(&header, extra).as_bytes(), claims.as_bytes());
+        assert_eq!(
+            verifier.verify::<Value>(&token).unwrap_err(),
+            VerifyError::Malformed("header repeats a member"),
+            "{extra}"
+        );
+    }
+    // The same token without the repeat verifies.
+    let clean = sign_bytes(
+        key,
+        header.as_bytes(),
+        splice(&claims, r#""x":{"a":1}"#).as_bytes(),
+    );
+    assert!(verifier.verify::<Value>(&clean).is_ok());
 }

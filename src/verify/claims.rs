@@ -6,7 +6,8 @@
 //! `required` are ticked off in a bit mask, and everything else is skipped.
 //! The rules then run in a fixed order, whatever the member order:
 //!
-//! 1. no member given twice;
+//! 1. no member given twice, in the claims object or in any object inside
+//!    a claim value (names compared after unescaping);
 //! 2. types: `exp`, `nbf`, `iat` NumericDates: non-negative JSON numbers
 //!    below 2^63 seconds (an integer or a fraction; `-1`, `2^63`,
 //!    `u64::MAX`, `1e20`, `1e300` are wrong types, never "far future");
@@ -26,10 +27,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use super::error::VerifyError;
-use super::json::{self, Str, StringsSeed, StringsSeen, Value};
+use super::json::{self, Names, Skip, Str, StringsSeed, StringsSeen, Value};
 
 /// At most this many required claim names (one bit each).
 pub(super) const MAX_REQUIRED: usize = 64;
@@ -250,8 +251,10 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut raw = RawClaims::default();
+        let mut names = Names::default();
         let rules = self.rules;
         while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
+            raw.duplicate |= !names.insert(name.clone());
             let (slot, bits) = match &*name {
                 "exp" => (&mut raw.exp, rules.registered_bits[0]),
                 "nbf" => (&mut raw.nbf, rules.registered_bits[1]),
@@ -265,7 +268,7 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
                     })?;
                     // `null` is a wrong type for aud, reported as such.
                     raw.present |= rules.registered_bits[5];
-                    raw.duplicate |= raw.aud.replace(seen).is_some();
+                    raw.aud = Some(seen);
                     continue;
                 }
                 other => {
@@ -275,9 +278,13 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
                         .filter(|(r, _)| **r == *other)
                         .fold(0, |mask, (_, bit)| mask | bit);
                     if bits == 0 {
-                        map.next_value::<IgnoredAny>()?;
-                    } else if !matches!(map.next_value::<Value<'de>>()?, Value::Null) {
-                        raw.present |= bits;
+                        raw.duplicate |= map.next_value_seed(Skip)?;
+                    } else {
+                        let value = map.next_value::<Value<'de>>()?;
+                        raw.duplicate |= value.repeats();
+                        if !matches!(value, Value::Null) {
+                            raw.present |= bits;
+                        }
                     }
                     continue;
                 }
@@ -285,7 +292,8 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
             let value = map.next_value::<Value<'de>>()?;
             // A registered claim that is `null` fails its type check first.
             raw.present |= bits;
-            raw.duplicate |= slot.replace(value).is_some();
+            raw.duplicate |= value.repeats();
+            *slot = Some(value);
         }
         Ok(raw)
     }
@@ -570,5 +578,36 @@ mod tests {
             run(r#"{"iat":1800000000}"#, &iat_rules(Some(300), true)),
             Err(VerifyError::IssuedInFuture)
         );
+    }
+
+    #[test]
+    fn a_member_repeated_anywhere_is_malformed() {
+        let r = with(Audiences::Any, 60, &[]);
+        let dup = Err(VerifyError::Malformed("claims repeat a member"));
+        for json in [
+            // Unregistered members too: a caller's map type would keep the last.
+            r#"{"scope":"read","scope":"admin"}"#,
+            r#"{"aud":"a","aud":"b"}"#,
+            // The same name once escaped.
+            r#"{"sub":"a","\u0073ub":"b"}"#,
+            // Inside a claim value, at any depth, in arrays too.
+            r#"{"realm":{"roles":["user"],"roles":["admin"]}}"#,
+            r#"{"x":[1,{"a":{"b":1,"b":2}}]}"#,
+            r#"{"tenant":{"id":1,"id":2}}"#,
+        ] {
+            assert_eq!(run(json, &r), dup, "{json}");
+        }
+        let required = with(Audiences::Any, 60, &["tenant"]);
+        assert_eq!(run(r#"{"tenant":{"id":1,"id":2}}"#, &required), dup);
+        // Same names in different objects are fine.
+        assert_eq!(
+            run(r#"{"a":{"id":1},"b":{"id":2},"c":[{"id":1},{"id":1}]}"#, &r),
+            Ok(())
+        );
+        // Many members stay linear and still catch the repeat.
+        let mut many: String = (0..500).map(|i| format!(r#""m{i}":{i},"#)).collect();
+        many.insert(0, '{');
+        assert_eq!(run(&format!(r#"{many}"last":0}}"#), &r), Ok(()));
+        assert_eq!(run(&format!(r#"{many}"m7":0}}"#), &r), dup);
     }
 }
