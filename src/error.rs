@@ -215,6 +215,11 @@ pub enum KeySetError {
     NotJson(String),
     /// The document is not an object with a `keys` array.
     NoKeysArray,
+    /// An object outside the `keys` entries names this member twice (the
+    /// top level: `{"keys":[],"keys":[...]}`, or any object nested in
+    /// another member). Parsers disagree on which one counts, so the
+    /// document is refused. At most 64 characters of the name are kept.
+    RepeatedMember(String),
     /// The body exceeds the byte cap (`Builder::max_document_bytes`).
     TooLarge {
         /// The cap in bytes.
@@ -232,6 +237,11 @@ impl fmt::Display for KeySetError {
         match self {
             KeySetError::NotJson(e) => write!(f, "not valid json ({e})"),
             KeySetError::NoKeysArray => f.write_str("no \"keys\" array at the top level"),
+            KeySetError::RepeatedMember(name) => write!(
+                f,
+                "the document repeats the member \"{}\"",
+                crate::printable(name)
+            ),
             KeySetError::TooLarge { limit } => write!(f, "document over the {limit}-byte cap"),
             KeySetError::NoUsableKeys { skipped } => {
                 write!(f, "no usable key ({skipped} entries skipped)")

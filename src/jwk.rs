@@ -9,6 +9,8 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 
+use crate::printable;
+
 /// Limits applied to each entry; set through the builder.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct KeyLimits {
@@ -236,15 +238,25 @@ pub enum SkipReason {
     DuplicateKid,
     /// The entry is past `Builder::max_keys`.
     TooManyKeys,
+    /// The entry names this member twice (or an object inside it does):
+    /// parsers disagree on which one counts, so the entry is not used. At
+    /// most 64 characters of the name are kept.
+    RepeatedMember(String),
 }
 
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SkipReason::Malformed(member) => write!(f, "malformed member {member}"),
-            SkipReason::UnsupportedKeyType(kty) => write!(f, "unsupported kty {kty:?}"),
-            SkipReason::UnsupportedCurve(crv) => write!(f, "unsupported crv {crv:?}"),
-            SkipReason::UnsupportedAlgorithm(alg) => write!(f, "unsupported alg {alg:?}"),
+            SkipReason::UnsupportedKeyType(kty) => {
+                write!(f, "unsupported kty \"{}\"", printable(kty))
+            }
+            SkipReason::UnsupportedCurve(crv) => {
+                write!(f, "unsupported crv \"{}\"", printable(crv))
+            }
+            SkipReason::UnsupportedAlgorithm(alg) => {
+                write!(f, "unsupported alg \"{}\"", printable(alg))
+            }
             SkipReason::NotForSignatures => f.write_str("use is not \"sig\""),
             SkipReason::NoVerifyOperation => f.write_str("key_ops lacks \"verify\""),
             SkipReason::Symmetric => f.write_str("symmetric (oct) key"),
@@ -257,6 +269,9 @@ impl fmt::Display for SkipReason {
             SkipReason::KidTooLong(len) => write!(f, "kid of {len} bytes over the limit"),
             SkipReason::DuplicateKid => f.write_str("duplicate kid (first entry kept)"),
             SkipReason::TooManyKeys => f.write_str("over the key-count limit"),
+            SkipReason::RepeatedMember(name) => {
+                write!(f, "repeats the member \"{}\"", crate::printable(name))
+            }
         }
     }
 }

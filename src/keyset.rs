@@ -11,6 +11,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use serde_json::Value;
 
 use crate::error::KeySetError;
+use crate::json;
 use crate::jwk::{parse_entry, Key, KeyLimits, SkipReason};
 use crate::sync::{Arc, AtomicU8, Ordering};
 
@@ -129,7 +130,9 @@ impl KeySet {
 
     /// Parses a JWKS document (RFC 7517 §5). Unusable entries are skipped and
     /// recorded; the document fails only when it is not JSON, has no `keys`
-    /// array, exceeds the byte cap, or leaves no usable key.
+    /// array, repeats a member outside the entries (at any depth), exceeds
+    /// the byte cap, or leaves no usable key. An entry that repeats a
+    /// member (at any depth) is skipped as [`SkipReason::RepeatedMember`].
     ///
     /// Duplicate kids: the first *usable* entry with a kid wins; later ones
     /// are skipped as [`SkipReason::DuplicateKid`].
@@ -152,20 +155,23 @@ impl KeySet {
                 limit: limits.max_bytes,
             });
         }
-        let doc: Value = serde_json::from_slice(body).map_err(|e| {
+        let doc = json::jwks_from_slice(body).map_err(|e| {
             KeySetError::NotJson(format!("line {} column {}", e.line(), e.column()))
         })?;
-        let entries = doc
-            .get("keys")
-            .and_then(Value::as_array)
-            .ok_or(KeySetError::NoKeysArray)?;
+        if let Some(name) = doc.repeated {
+            return Err(KeySetError::RepeatedMember(name.chars().take(64).collect()));
+        }
+        let entries = doc.keys.ok_or(KeySetError::NoKeysArray)?;
         let mut by_kid = KidMap::default();
         let mut keys = Vec::new();
         let mut skipped = Vec::new();
-        for (index, entry) in entries.iter().enumerate() {
+        for (index, checked) in entries.iter().enumerate() {
+            let entry = &checked.value;
             let kid = entry.get("kid").and_then(Value::as_str);
             let result = if index >= limits.max_keys {
                 Err(SkipReason::TooManyKeys)
+            } else if let Some(name) = &checked.repeated {
+                Err(SkipReason::RepeatedMember(name.chars().take(64).collect()))
             } else {
                 parse_entry(entry, limits.key)
             };

@@ -39,9 +39,11 @@ mod clock;
 mod error;
 mod event;
 mod fetch;
+mod json;
 mod jwk;
 mod keyset;
 mod policy;
+mod printable;
 mod refresher;
 mod shared;
 mod stats;
@@ -61,6 +63,7 @@ pub use jsonwebtoken::Algorithm;
 pub use jwk::{AlgorithmSet, Key, KeyType, SkipReason};
 pub use keyset::{KeySet, SkippedKey};
 pub use policy::{RefreshCause, RefreshStrategy};
+pub use printable::{printable, Printable};
 pub use stats::{RefreshCounts, RefresherState, Status};
 pub use verify::{
     bearer_token, AlgorithmRejection, NoKidPolicy, TokenHeader, Verified, Verifier,

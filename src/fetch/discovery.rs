@@ -76,8 +76,16 @@ impl IssuerFetcher {
         let Reply::Document { body, .. } = reply else {
             return Err(fail("answered 304 to an unconditional request".to_owned()));
         };
-        let doc: serde_json::Value = serde_json::from_slice(&body)
+        let checked = crate::json::from_slice(&body)
             .map_err(|e| fail(format!("not a JSON document ({e})")))?;
+        if let Some(name) = checked.repeated {
+            // Which issuer or jwks_uri counts would depend on the parser.
+            return Err(fail(format!(
+                "the document repeats the member \"{}\"",
+                crate::printable(&name)
+            )));
+        }
+        let doc = checked.value;
         let issuer = doc
             .get("issuer")
             .and_then(serde_json::Value::as_str)

@@ -122,3 +122,28 @@ fn fx_hasher_spreads_similar_kids() {
         (0..1000).map(|i| b.hash_one(format!("key-{i}"))).collect();
     assert_eq!(hashes.len(), 1000);
 }
+
+#[test]
+fn repeated_members_skip_the_entry_or_reject_the_document() {
+    let good = es("good").jwk().to_string();
+    let mut twice = es("twice").jwk().to_string();
+    twice.insert_str(twice.len() - 1, r#","kty":"EC""#);
+    let set = parse(&format!(r#"{{"keys":[{good},{twice}]}}"#)).expect("usable");
+    assert_eq!(set.keys().len(), 1);
+    assert_eq!(
+        set.skipped()[0].reason,
+        SkipReason::RepeatedMember("kty".into())
+    );
+    assert_eq!(set.skipped()[0].kid.as_deref(), Some("twice"));
+    assert_eq!(
+        parse(&format!(r#"{{"keys":[],"keys":[{good}]}}"#)).err(),
+        Some(KeySetError::RepeatedMember("keys".into()))
+    );
+    // A hostile name is kept short.
+    let long = "n".repeat(1000);
+    let doc = format!(r#"{{"keys":[{good}],"{long}":1,"{long}":2}}"#);
+    assert_eq!(
+        parse(&doc).err(),
+        Some(KeySetError::RepeatedMember("n".repeat(64)))
+    );
+}
