@@ -33,14 +33,28 @@ impl SetLimits {
 }
 
 /// One entry of a document that was not used, and why.
+///
+/// `Display` gives one line for humans, the kid escaped with
+/// [`printable`](crate::printable): `entry 3 (kid "k\u{202e}1"): ...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedKey {
     /// Position in the document's `keys` array.
     pub index: usize,
-    /// The entry's `kid` if it had a string one (at most 64 characters kept).
+    /// The entry's `kid` if it had a string one (at most 64 characters
+    /// kept, exactly as published: control and bidi characters included).
     pub kid: Option<String>,
     /// Why it was skipped.
     pub reason: SkipReason,
+}
+
+impl fmt::Display for SkippedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "entry {}", self.index)?;
+        if let Some(kid) = &self.kid {
+            write!(f, " (kid \"{}\")", crate::printable(kid))?;
+        }
+        write!(f, ": {}", self.reason)
+    }
 }
 
 /// How far past its lifetime the published set is. Stored in the set itself

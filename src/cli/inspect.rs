@@ -106,18 +106,10 @@ fn rows(body: &[u8], set: &KeySet) -> Vec<Row> {
         .collect()
 }
 
-/// At most 40 characters of attacker-chosen text, control characters
-/// replaced, so a hostile document cannot garble the terminal.
+/// Attacker-chosen text made safe for the terminal: control, bidi and
+/// invisible characters escaped, long text cut (the library's one helper).
 fn clip(text: &str) -> String {
-    let mut out: String = text
-        .chars()
-        .take(40)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if text.chars().count() > 40 {
-        out.push('…');
-    }
-    out
+    jwks_sync::printable(text).to_string()
 }
 
 /// The key size from the raw JWK: RSA modulus bits, the curve, or the

@@ -43,6 +43,15 @@ fn print_event(event: &RefreshEvent, json_out: bool) {
     let _ = out.flush();
 }
 
+/// Kids for the terminal, escaped by the library's one helper.
+fn shown(kids: &[String]) -> String {
+    let shown: Vec<String> = kids
+        .iter()
+        .map(|k| jwks_sync::printable(k).to_string())
+        .collect();
+    shown.join(", ")
+}
+
 fn text_line(event: &RefreshEvent) -> String {
     let took = human_duration(event.elapsed);
     let what = match &event.outcome {
@@ -55,10 +64,10 @@ fn text_line(event: &RefreshEvent) -> String {
         } => {
             let mut changes = Vec::new();
             if !added.is_empty() {
-                changes.push(format!("added {}", added.join(", ")));
+                changes.push(format!("added {}", shown(added)));
             }
             if !removed.is_empty() {
-                changes.push(format!("removed {}", removed.join(", ")));
+                changes.push(format!("removed {}", shown(removed)));
             }
             if changes.is_empty() {
                 changes.push("kids unchanged".to_owned());
