@@ -10,6 +10,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 
 use crate::printable;
+use crate::sync::Arc;
 
 /// Limits applied to each entry; set through the builder.
 #[derive(Debug, Clone, Copy)]
@@ -136,6 +137,12 @@ impl fmt::Debug for AlgorithmSet {
 }
 
 /// A usable verification key, built once when the set was fetched.
+///
+/// Several keys may share a kid (a rotation that kept the kid, or an RSA
+/// and an EC key under one name): the first in document order is the one
+/// a lookup by kid returns, and it links to the others
+/// ([`next_same_kid`](Self::next_same_kid)), at most
+/// [`MAX_KEYS_PER_KID`](crate::KeySet::MAX_KEYS_PER_KID) in all.
 pub struct Key {
     kid: Option<Box<str>>,
     key_type: KeyType,
@@ -144,6 +151,8 @@ pub struct Key {
     /// One aws-lc key per algorithm in `algorithms`, parsed at refresh time
     /// so that verifying a token never parses key material.
     verifiers: Box<[(Algorithm, ParsedPublicKey)]>,
+    /// The next usable key of the document under the same kid.
+    next_same_kid: Option<Arc<Key>>,
 }
 
 impl Key {
@@ -167,6 +176,25 @@ impl Key {
     #[inline]
     pub fn allows(&self, alg: Algorithm) -> bool {
         self.algorithms.contains(alg)
+    }
+
+    /// The next usable key published under the same kid, in document order
+    /// (`None` for the last one, and for keys without a kid). The verifier
+    /// tries every candidate bound to the token's `alg`; a caller doing its
+    /// own verification with [`JwksCache::with_key`](crate::JwksCache::with_key)
+    /// should too.
+    pub fn next_same_kid(&self) -> Option<&Arc<Key>> {
+        self.next_same_kid.as_ref()
+    }
+
+    /// This key and the ones after it under the same kid, in document order.
+    pub fn same_kid(&self) -> impl Iterator<Item = &Key> {
+        std::iter::successors(Some(self), |k| k.next_same_kid.as_deref())
+    }
+
+    /// Links `next` as the following key under the same kid.
+    pub(crate) fn set_next_same_kid(&mut self, next: Arc<Key>) {
+        self.next_same_kid = Some(next);
     }
 
     /// The pre-built `jsonwebtoken` key. Check [`Key::allows`] for the
@@ -198,6 +226,7 @@ impl fmt::Debug for Key {
             .field("kid", &self.kid)
             .field("key_type", &self.key_type)
             .field("algorithms", &self.algorithms)
+            .field("more_under_kid", &(self.same_kid().count() - 1))
             .finish_non_exhaustive()
     }
 }
@@ -234,7 +263,8 @@ pub enum SkipReason {
     InvalidKey,
     /// `kid` longer than `Builder::max_kid_len`.
     KidTooLong(usize),
-    /// An earlier usable entry has the same `kid` (the first one wins).
+    /// Already [`KeySet::MAX_KEYS_PER_KID`](crate::KeySet::MAX_KEYS_PER_KID)
+    /// usable entries have this `kid`; the ones beyond are not kept.
     DuplicateKid,
     /// The entry is past `Builder::max_keys`.
     TooManyKeys,
@@ -267,7 +297,7 @@ impl fmt::Display for SkipReason {
             SkipReason::BadCoordinateLength => f.write_str("coordinate length wrong for curve"),
             SkipReason::InvalidKey => f.write_str("rejected by the crypto library"),
             SkipReason::KidTooLong(len) => write!(f, "kid of {len} bytes over the limit"),
-            SkipReason::DuplicateKid => f.write_str("duplicate kid (first entry kept)"),
+            SkipReason::DuplicateKid => f.write_str("more than 4 keys under this kid"),
             SkipReason::TooManyKeys => f.write_str("over the key-count limit"),
             SkipReason::RepeatedMember(name) => {
                 write!(f, "repeats the member \"{}\"", crate::printable(name))
@@ -333,6 +363,7 @@ pub(crate) fn parse_entry(entry: &Value, limits: KeyLimits) -> Result<Key, SkipR
         algorithms,
         decoding,
         verifiers,
+        next_same_kid: None,
     })
 }
 

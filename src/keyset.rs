@@ -148,8 +148,10 @@ impl KeySet {
     /// the byte cap, or leaves no usable key. An entry that repeats a
     /// member (at any depth) is skipped as [`SkipReason::RepeatedMember`].
     ///
-    /// Duplicate kids: the first *usable* entry with a kid wins; later ones
-    /// are skipped as [`SkipReason::DuplicateKid`].
+    /// Several usable entries with one kid: all are kept (up to
+    /// [`MAX_KEYS_PER_KID`](Self::MAX_KEYS_PER_KID), later ones are skipped
+    /// as [`SkipReason::DuplicateKid`]); the first is the one
+    /// [`get`](Self::get) returns, linked to the others.
     pub(crate) fn parse(
         body: &[u8],
         generation: u64,
@@ -176,8 +178,11 @@ impl KeySet {
             return Err(KeySetError::RepeatedMember(name.chars().take(64).collect()));
         }
         let entries = doc.keys.ok_or(KeySetError::NoKeysArray)?;
-        let mut by_kid = KidMap::default();
-        let mut keys = Vec::new();
+        // Usable keys in document order, and for each kid the positions
+        // (in `usable`) of its keys, at most MAX_KEYS_PER_KID.
+        let mut usable: Vec<Key> = Vec::new();
+        let mut per_kid: HashMap<Box<str>, Vec<usize>, BuildHasherDefault<FxHasher>> =
+            HashMap::default();
         let mut skipped = Vec::new();
         for (index, checked) in entries.iter().enumerate() {
             let entry = &checked.value;
@@ -190,14 +195,14 @@ impl KeySet {
                 parse_entry(entry, limits.key)
             };
             let outcome = result.and_then(|key| {
-                let key = Arc::new(key);
                 if let Some(kid) = key.kid() {
-                    if by_kid.contains_key(kid) {
+                    let positions = per_kid.entry(Box::from(kid)).or_default();
+                    if positions.len() >= Self::MAX_KEYS_PER_KID {
                         return Err(SkipReason::DuplicateKid);
                     }
-                    by_kid.insert(Box::from(kid), Arc::clone(&key));
+                    positions.push(usable.len());
                 }
-                keys.push(key);
+                usable.push(key);
                 Ok(())
             });
             if let Err(reason) = outcome {
@@ -208,6 +213,7 @@ impl KeySet {
                 });
             }
         }
+        let (by_kid, keys) = link(usable, per_kid);
         if keys.is_empty() && !allow_empty {
             return Err(KeySetError::NoUsableKeys {
                 skipped: skipped.len(),
@@ -251,10 +257,23 @@ impl KeySet {
         Self::parse_entries(document, 1, SetLimits::DEFAULT, true)
     }
 
-    /// The key with this `kid`, if the set has a usable one.
+    /// At most this many usable keys are kept under one kid; the verifier
+    /// tries each one bound to a token's `alg`, in document order.
+    pub const MAX_KEYS_PER_KID: usize = 4;
+
+    /// The first usable key (in document order) with this `kid`. When the
+    /// document published several under it, the others follow through
+    /// [`Key::next_same_kid`] / [`Key::same_kid`]; see
+    /// [`candidates`](Self::candidates).
     #[inline]
     pub fn get(&self, kid: &str) -> Option<&Arc<Key>> {
         self.by_kid.get(kid)
+    }
+
+    /// Every usable key with this `kid`, in document order (at most
+    /// [`MAX_KEYS_PER_KID`](Self::MAX_KEYS_PER_KID)).
+    pub fn candidates(&self, kid: &str) -> impl Iterator<Item = &Key> {
+        self.by_kid.get(kid).into_iter().flat_map(|k| k.same_kid())
     }
 
     /// Every usable key, in document order (including keys without a kid).
@@ -294,6 +313,41 @@ impl fmt::Debug for KeySet {
             .field("skipped", &self.skipped)
             .finish()
     }
+}
+
+/// Wraps the usable keys in `Arc`s, each linked to the next key under its
+/// kid, and indexes the first key of each kid.
+fn link(
+    usable: Vec<Key>,
+    per_kid: HashMap<Box<str>, Vec<usize>, BuildHasherDefault<FxHasher>>,
+) -> (KidMap, Vec<Arc<Key>>) {
+    let mut slots: Vec<Option<Key>> = usable.into_iter().map(Some).collect();
+    let mut arcs: Vec<Option<Arc<Key>>> = slots.iter().map(|_| None).collect();
+    let mut by_kid = KidMap::default();
+    for (kid, positions) in per_kid {
+        // Last to first, so each key can point at the one after it.
+        let mut next: Option<Arc<Key>> = None;
+        for &pos in positions.iter().rev() {
+            if let Some(mut key) = slots[pos].take() {
+                if let Some(next) = next.take() {
+                    key.set_next_same_kid(next);
+                }
+                let key = Arc::new(key);
+                arcs[pos] = Some(Arc::clone(&key));
+                next = Some(key);
+            }
+        }
+        if let Some(first) = next {
+            by_kid.insert(kid, first);
+        }
+    }
+    // Keys without a kid were not in any group.
+    let keys = arcs
+        .into_iter()
+        .zip(slots)
+        .filter_map(|(arc, slot)| arc.or_else(|| slot.map(Arc::new)))
+        .collect();
+    (by_kid, keys)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod verify_support;
 
 use std::time::Duration;
 
+use jwks_sync::testing::{KeyAlg, TestKey};
 use jwks_sync::VerifyError;
 use serde_json::{json, Value};
 use verify_support::*;
@@ -134,4 +135,50 @@ fn a_repeated_member_anywhere_in_header_or_claims_rejects_the_token() {
         splice(&claims, r#""x":{"a":1}"#).as_bytes(),
     );
     assert!(verifier.verify::<Value>(&clean).is_ok());
+}
+
+#[test]
+fn every_key_under_a_shared_kid_is_a_candidate_for_its_alg() {
+    let ec_first = key(KeyAlg::Es256, "shared");
+    let rsa = key(KeyAlg::Rs256, "shared");
+    let ec_second = key(KeyAlg::Es256, "shared");
+    let (_, cache) = cache_over(&[&ec_first, &rsa, &ec_second]);
+    let verifier = verify_support::verifier(&cache);
+    assert_eq!(cache.snapshot().candidates("shared").count(), 3);
+    // Each published key verifies its own tokens, not only the first one.
+    for signer in [&ec_first, &rsa, &ec_second] {
+        let token = token(signer, &good_claims());
+        let verified = verifier
+            .verify::<Value>(&token)
+            .unwrap_or_else(|e| panic!("{:?}: {e}", signer.alg()));
+        assert_eq!(verified.header.kid(), Some("shared"));
+    }
+    // An unpublished key under the kid: every ES256 candidate was tried.
+    let rogue = key(KeyAlg::Es256, "shared");
+    assert_eq!(
+        verifier
+            .verify::<Value>(&token(&rogue, &good_claims()))
+            .unwrap_err(),
+        VerifyError::BadSignature
+    );
+    // No candidate bound to the alg: the algorithm-confusion rule.
+    let ed = key(KeyAlg::EdDsa, "shared");
+    assert!(matches!(
+        verifier
+            .verify::<Value>(&token(&ed, &good_claims()))
+            .unwrap_err(),
+        VerifyError::KeyAlgorithmMismatch { .. }
+    ));
+    // with_key hands out the first; the rest follow it.
+    let kinds = cache
+        .with_key("shared", |k| {
+            k.same_kid().map(|k| k.key_type()).collect::<Vec<_>>()
+        })
+        .expect("known kid");
+    assert_eq!(kinds.len(), 3);
+    assert_eq!(kinds[0], jwks_sync::KeyType::EcP256);
+}
+
+fn key(alg: KeyAlg, kid: &str) -> TestKey {
+    TestKey::generate(alg, kid).expect("key generation")
 }

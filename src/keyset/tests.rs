@@ -71,21 +71,64 @@ fn bad_entries_are_skipped_with_index_kid_and_reason() {
 }
 
 #[test]
-fn duplicate_kid_first_usable_entry_wins() {
+fn keys_sharing_a_kid_are_all_kept_in_document_order() {
     let first = es("dup");
     let second = TestKey::generate(KeyAlg::EdDsa, "dup").expect("keygen");
+    let third = es("dup");
     let mut broken = first.jwk().clone();
     broken["x"] = json!("AA");
-    let doc = json!({"keys": [broken, first.jwk(), second.jwk()]});
-    let set = parse(&doc.to_string()).expect("usable");
+    let doc = json!({"keys": [broken, first.jwk(), es("other").jwk(), second.jwk(), third.jwk()]});
+    let set = KeySet::parse(
+        doc.to_string().as_bytes(),
+        1,
+        SetLimits {
+            max_keys: 10,
+            ..LIMITS
+        },
+    )
+    .expect("usable");
+    // `get` is the first usable one; the others follow it.
+    let types: Vec<_> = set.candidates("dup").map(|k| k.key_type()).collect();
     assert_eq!(
-        set.get("dup").map(|k| k.key_type()),
-        Some(crate::KeyType::EcP256)
+        types,
+        [
+            crate::KeyType::EcP256,
+            crate::KeyType::Ed25519,
+            crate::KeyType::EcP256
+        ]
     );
-    assert_eq!(set.skipped().len(), 2);
+    assert_eq!(set.get("dup").map(|k| k.same_kid().count()), Some(3));
+    assert_eq!(set.keys().len(), 4);
+    assert_eq!(set.candidates("other").count(), 1);
+    assert_eq!(set.candidates("none").count(), 0);
+    assert_eq!(set.skipped().len(), 1);
     assert_eq!(set.skipped()[0].reason, SkipReason::BadCoordinateLength);
-    assert_eq!(set.skipped()[1].reason, SkipReason::DuplicateKid);
-    assert_eq!(set.skipped()[1].index, 2);
+}
+
+#[test]
+fn at_most_four_keys_are_kept_under_one_kid() {
+    let keys: Vec<TestKey> = (0..6).map(|_| es("same")).collect();
+    let refs: Vec<&TestKey> = keys.iter().collect();
+    let set = KeySet::parse(
+        jwks_json(&refs).as_bytes(),
+        1,
+        SetLimits {
+            max_keys: 10,
+            ..LIMITS
+        },
+    )
+    .expect("usable");
+    assert_eq!(set.candidates("same").count(), KeySet::MAX_KEYS_PER_KID);
+    assert_eq!(set.keys().len(), 4);
+    let reasons: Vec<_> = set
+        .skipped()
+        .iter()
+        .map(|s| (s.index, s.reason.clone()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [(4, SkipReason::DuplicateKid), (5, SkipReason::DuplicateKid)]
+    );
 }
 
 #[test]
