@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use serde_json::Value;
 
@@ -90,36 +89,12 @@ impl Freshness {
     }
 }
 
-/// FxHash: kids are short and chosen by the identity provider, and the map
-/// is never grown from request data, so a fast non-keyed hash is safe here.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct FxHasher(u64);
+/// FxHash (rustc-hash): kids are short and chosen by the identity
+/// provider, and the map is never grown from request data, so a fast
+/// non-keyed hash is safe here.
+type KidHasher = rustc_hash::FxBuildHasher;
 
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.write(&[i]);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type KidMap = HashMap<Box<str>, Arc<Key>, BuildHasherDefault<FxHasher>>;
+type KidMap = HashMap<Box<str>, Arc<Key>, KidHasher>;
 
 /// A parsed, immutable key set as published by the refresher.
 pub struct KeySet {
@@ -181,8 +156,7 @@ impl KeySet {
         // Usable keys in document order, and for each kid the positions
         // (in `usable`) of its keys, at most MAX_KEYS_PER_KID.
         let mut usable: Vec<Key> = Vec::new();
-        let mut per_kid: HashMap<Box<str>, Vec<usize>, BuildHasherDefault<FxHasher>> =
-            HashMap::default();
+        let mut per_kid: HashMap<Box<str>, Vec<usize>, KidHasher> = HashMap::default();
         let mut skipped = Vec::new();
         for (index, checked) in entries.iter().enumerate() {
             let entry = &checked.value;
@@ -319,7 +293,7 @@ impl fmt::Debug for KeySet {
 /// kid, and indexes the first key of each kid.
 fn link(
     usable: Vec<Key>,
-    per_kid: HashMap<Box<str>, Vec<usize>, BuildHasherDefault<FxHasher>>,
+    per_kid: HashMap<Box<str>, Vec<usize>, KidHasher>,
 ) -> (KidMap, Vec<Arc<Key>>) {
     let mut slots: Vec<Option<Key>> = usable.into_iter().map(Some).collect();
     let mut arcs: Vec<Option<Arc<Key>>> = slots.iter().map(|_| None).collect();

@@ -159,8 +159,8 @@ fn keys_without_kid_are_kept_but_not_indexed() {
 
 #[test]
 fn fx_hasher_spreads_similar_kids() {
-    use std::hash::{BuildHasher, BuildHasherDefault};
-    let b = BuildHasherDefault::<FxHasher>::default();
+    use std::hash::BuildHasher;
+    let b = KidHasher::default();
     let hashes: std::collections::HashSet<u64> =
         (0..1000).map(|i| b.hash_one(format!("key-{i}"))).collect();
     assert_eq!(hashes.len(), 1000);
