@@ -6,9 +6,9 @@ use std::fmt;
 use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 
+use crate::algorithm::Algorithm;
 use crate::printable;
 use crate::sync::Arc;
 
@@ -63,8 +63,7 @@ const ALL_ASYMMETRIC: [Algorithm; 9] = [
 ];
 
 fn bit(alg: Algorithm) -> u16 {
-    // HMAC and any algorithm added to jsonwebtoken later map to no bit: a
-    // remote key set never vouches for them.
+    // HMAC maps to no bit: a remote key set never vouches for it.
     match alg {
         Algorithm::RS256 => 1 << 0,
         Algorithm::RS384 => 1 << 1,
@@ -85,7 +84,7 @@ impl AlgorithmSet {
         Self(0)
     }
 
-    /// Every asymmetric algorithm jsonwebtoken verifies (no HMAC, no `none`).
+    /// Every asymmetric algorithm this crate verifies (no HMAC, no `none`).
     pub fn asymmetric() -> Self {
         ALL_ASYMMETRIC.into_iter().collect()
     }
@@ -147,7 +146,6 @@ pub struct Key {
     kid: Option<Box<str>>,
     key_type: KeyType,
     algorithms: AlgorithmSet,
-    decoding: DecodingKey,
     /// One aws-lc key per algorithm in `algorithms`, parsed at refresh time
     /// so that verifying a token never parses key material.
     verifiers: Box<[(Algorithm, ParsedPublicKey)]>,
@@ -197,22 +195,23 @@ impl Key {
         self.next_same_kid = Some(next);
     }
 
-    /// The pre-built `jsonwebtoken` key. Check [`Key::allows`] for the
-    /// token's `alg` before using it.
-    pub fn decoding_key(&self) -> &DecodingKey {
-        &self.decoding
-    }
-
     /// Whether `signature` is a valid `alg` signature of `message` under
-    /// this key, checked with the key parsed at refresh time. `false` when
-    /// the key is not bound to `alg`.
+    /// this key, checked with the key parsed at refresh time (no parsing
+    /// here). `false` when the key is not bound to `alg`. For a JWS,
+    /// `message` is `header.payload` as sent and `signature` the decoded
+    /// third part (ECDSA: `r || s`). Most callers want
+    /// [`Verifier`](crate::Verifier), which applies every other rule too.
+    ///
+    /// ```
+    /// # let cache = jwks_sync::doc_cache();
+    /// let ok = cache.with_key("k1", |key| {
+    ///     key.verify_signature(jwks_sync::Algorithm::ES256, b"header.payload", &[0u8; 64])
+    /// })?;
+    /// assert!(!ok);
+    /// # Ok::<(), jwks_sync::Error>(())
+    /// ```
     #[inline]
-    pub(crate) fn verify_signature(
-        &self,
-        alg: Algorithm,
-        message: &[u8],
-        signature: &[u8],
-    ) -> bool {
+    pub fn verify_signature(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
         self.verifiers
             .iter()
             .find(|(bound, _)| *bound == alg)
@@ -342,7 +341,7 @@ pub(crate) fn parse_entry(entry: &Value, limits: KeyLimits) -> Result<Key, SkipR
     {
         return Err(SkipReason::PrivateKeyMaterial);
     }
-    let (key_type, family, decoding, material) = match kty {
+    let (key_type, family, material) = match kty {
         "RSA" => rsa(obj)?,
         "EC" => ec(obj)?,
         "OKP" => okp(obj)?,
@@ -361,7 +360,6 @@ pub(crate) fn parse_entry(entry: &Value, limits: KeyLimits) -> Result<Key, SkipR
         kid: kid.map(Box::from),
         key_type,
         algorithms,
-        decoding,
         verifiers,
         next_same_kid: None,
     })
@@ -424,7 +422,7 @@ fn parse_alg(name: &str) -> Result<Algorithm, SkipReason> {
     Ok(alg)
 }
 
-type Built = (KeyType, AlgorithmSet, DecodingKey, Material);
+type Built = (KeyType, AlgorithmSet, Material);
 
 fn rsa(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
     let n = b64_member(obj, "n")?;
@@ -450,7 +448,6 @@ fn rsa(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
     Ok((
         KeyType::Rsa { bits },
         family,
-        DecodingKey::from_rsa_raw_components(n, e),
         Material::Rsa {
             n: n.to_vec(),
             e: e.to_vec(),
@@ -477,7 +474,6 @@ fn ec(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
     Ok((
         key_type,
         std::iter::once(alg).collect(),
-        DecodingKey::from_ec_der(&point),
         Material::Ec(point),
     ))
 }
@@ -494,7 +490,6 @@ fn okp(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
     Ok((
         KeyType::Ed25519,
         std::iter::once(Algorithm::EdDSA).collect(),
-        DecodingKey::from_ed_der(&x),
         Material::Ed25519(x),
     ))
 }

@@ -33,6 +33,7 @@
 #![doc = include_str!("../README.md")]
 #![doc(test(attr(deny(warnings))))]
 
+mod algorithm;
 mod builder;
 mod cache;
 mod clock;
@@ -53,13 +54,13 @@ mod verify;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use builder::{Builder, Inspection};
 pub use cache::JwksCache;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, FetchError, FetchErrorKind, KeySetError};
 pub use event::{RefreshEvent, RefreshOutcome};
 pub use fetch::{Fetch, FetchRequest, FetchResponse, FileFetcher, Validators};
-pub use jsonwebtoken::Algorithm;
 pub use jwk::{AlgorithmSet, Key, KeyType, SkipReason};
 pub use keyset::{KeySet, SkippedKey};
 pub use policy::{RefreshCause, RefreshStrategy};

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 
 use crate::error::Error;
 use crate::jwk::KeyType;

@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use super::error::{AlgorithmRejection, VerifyError};
