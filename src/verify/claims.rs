@@ -609,5 +609,6 @@ mod tests {
         many.insert(0, '{');
         assert_eq!(run(&format!(r#"{many}"last":0}}"#), &r), Ok(()));
         assert_eq!(run(&format!(r#"{many}"m7":0}}"#), &r), dup);
+        assert_eq!(run(&format!(r#"{many}"m400":0}}"#), &r), dup);
     }
 }

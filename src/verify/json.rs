@@ -66,13 +66,24 @@ impl Value<'_> {
     }
 }
 
-/// The member names of one object seen so far: a short list scanned
-/// linearly (headers and claims have a dozen members), a hash set past it
-/// so that a hostile object of thousands of members stays linear.
-#[derive(Default)]
+/// The member names of one object seen so far: a short list on the stack
+/// scanned linearly (headers and claims have a dozen members; no heap
+/// allocation per token), a hash set past it so that a hostile object of
+/// thousands of members stays linear.
 pub(super) struct Names<'de> {
-    few: Vec<Cow<'de, str>>,
+    few: [Cow<'de, str>; Names::FEW],
+    len: usize,
     many: HashSet<Cow<'de, str>>,
+}
+
+impl Default for Names<'_> {
+    fn default() -> Self {
+        Self {
+            few: std::array::from_fn(|_| Cow::Borrowed("")),
+            len: 0,
+            many: HashSet::new(),
+        }
+    }
 }
 
 impl<'de> Names<'de> {
@@ -80,15 +91,14 @@ impl<'de> Names<'de> {
 
     /// Records `name`; `false` when it was already there.
     pub(super) fn insert(&mut self, name: Cow<'de, str>) -> bool {
-        if self.few.len() < Self::FEW {
-            if self.few.contains(&name) {
-                return false;
-            }
-            self.few.push(name);
-            return true;
-        }
-        if self.few.contains(&name) {
+        let few = &mut self.few[..];
+        if few[..self.len].contains(&name) {
             return false;
+        }
+        if let Some(slot) = few.get_mut(self.len) {
+            *slot = name;
+            self.len += 1;
+            return true;
         }
         self.many.insert(name)
     }
