@@ -23,11 +23,13 @@
 //! | [`Builder::inspect`], [`Inspection`] | one fetch for tools: document, cache headers, lifetime |
 //! | [`JwksCache::builder`], [`JwksCache::from_issuer`] | the HTTPS source and OpenID discovery |
 //! | [`Fetch`], [`FileFetcher`] | where documents come from |
-//! | [`Key`], [`KeySet`], [`SkipReason`] | what a fetch produced |
+//! | [`Key`], [`KeySet`], [`SkipReason`] | what a fetch produced (several keys may share a kid: [`Key::same_kid`]) |
+//! | [`Algorithm`], [`AlgorithmSet`] | JWS algorithm names, the crate's own |
 //! | [`Status`], [`RefreshEvent`] | counters and schedule; a hook per fetch |
 //! | [`Verifier`], [`VerifierBuilder`], [`Verified`], [`bearer_token`] | token verification on top of the cache |
 //! | [`VerifyError`], [`AlgorithmRejection`] | which rule rejected a token |
-//! | [`Error`], [`FetchError`], [`KeySetError`] | what went wrong |
+//! | [`Error`], [`FetchError`], [`KeySetError`] | what went wrong (`Display` one layer, `source()` the cause) |
+//! | [`printable`] | attacker-chosen text (kids) made safe to show |
 //! | [`Clock`] | injected time for the schedule |
 //! | `testing` (feature) | keys, tokens, an in-memory source and a loopback HTTPS IdP for tests |
 #![doc = include_str!("../README.md")]
