@@ -273,3 +273,24 @@ fn watch_prints_a_rotation_within_one_refresh() {
     assert!(line.contains("removed k1"), "{line}");
     assert!(took <= Duration::from_millis(2500), "{took:?}");
 }
+
+#[test]
+fn inspect_escapes_hostile_kids_in_its_table() {
+    let doc = json!({"keys": [
+        common::es("k\u{202e}1\u{1b}[2J").jwk(),
+        {"kty": "oct", "kid": "s\u{2066}\n", "k": "c2VjcmV0"},
+    ]});
+    let dir = temp_dir("inspect-hostile");
+    let file = write(&dir, "jwks.json", &doc.to_string());
+    let out = run(&["inspect", &file]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains(r"k\u{202e}1\u{1b}[2J"), "{stdout}");
+    assert!(stdout.contains(r"s\u{2066}\u{a}"), "{stdout}");
+    assert!(
+        !stdout
+            .chars()
+            .any(|c| matches!(c, '\u{1b}' | '\u{202e}' | '\u{2066}')),
+        "{stdout:?}"
+    );
+}

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::args::{HttpArgs, RefreshArgs};
 use super::exit::{Failure, Outcome};
 use super::source::Source;
-use super::text::{human_duration, table};
+use super::text::{chain, human_duration, table};
 
 /// One row of the table.
 struct Row {
@@ -44,7 +44,7 @@ pub(crate) fn run(source: &str, json_out: bool, http: &HttpArgs, refresh: &Refre
         Source::Url(_) => {
             let seen = builder.inspect().map_err(|e| match e {
                 Error::Config(msg) => Failure::usage(msg),
-                other => Failure::no_keys(format!("could not fetch {source}: {other}")),
+                other => Failure::no_keys(format!("could not fetch {source}: {}", chain(&other))),
             })?;
             let caching = Caching {
                 url: seen.url,
@@ -106,18 +106,10 @@ fn rows(body: &[u8], set: &KeySet) -> Vec<Row> {
         .collect()
 }
 
-/// At most 40 characters of attacker-chosen text, control characters
-/// replaced, so a hostile document cannot garble the terminal.
+/// Attacker-chosen text made safe for the terminal: control, bidi and
+/// invisible characters escaped, long text cut (the library's one helper).
 fn clip(text: &str) -> String {
-    let mut out: String = text
-        .chars()
-        .take(40)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if text.chars().count() > 40 {
-        out.push('…');
-    }
-    out
+    jwks_sync::printable(text).to_string()
 }
 
 /// The key size from the raw JWK: RSA modulus bits, the curve, or the

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::args::{HttpArgs, RefreshArgs};
 use super::exit::{Failure, Outcome, REJECTED};
 use super::source::Source;
+use super::text::chain;
 
 /// What the token must satisfy besides its signature.
 pub(crate) struct Rules<'a> {
@@ -46,7 +47,7 @@ pub(crate) fn run(
         .map_err(Failure::usage)?;
     cache
         .wait_ready(wait)
-        .map_err(|e| Failure::no_keys(format!("could not load keys from {jwks}: {e}")))?;
+        .map_err(|e| Failure::no_keys(format!("could not load keys from {jwks}: {}", chain(&e))))?;
     let mut verifier = cache.verifier().leeway(rules.leeway);
     for iss in rules.issuers {
         verifier = verifier.issuer(iss.clone());
@@ -65,7 +66,8 @@ pub(crate) fn run(
             Ok(())
         }
         Err(VerifyError::KeySet(e)) => Err(Failure::no_keys(format!(
-            "could not use the keys from {jwks}: {e}"
+            "could not use the keys from {jwks}: {}",
+            chain(&e)
         ))),
         Err(e) => Err(Failure::new(REJECTED, format!("token rejected: {e}"))),
     }

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::args::{HttpArgs, RefreshArgs};
 use super::exit::{Failure, Outcome};
 use super::source::Source;
-use super::text::{human_duration, snake};
+use super::text::{chain, human_duration, snake};
 
 /// Runs the command; returns only on a usage error (the watch itself ends
 /// with the process, on Ctrl-C or a signal).
@@ -43,6 +43,15 @@ fn print_event(event: &RefreshEvent, json_out: bool) {
     let _ = out.flush();
 }
 
+/// Kids for the terminal, escaped by the library's one helper.
+fn shown(kids: &[String]) -> String {
+    let shown: Vec<String> = kids
+        .iter()
+        .map(|k| jwks_sync::printable(k).to_string())
+        .collect();
+    shown.join(", ")
+}
+
 fn text_line(event: &RefreshEvent) -> String {
     let took = human_duration(event.elapsed);
     let what = match &event.outcome {
@@ -55,10 +64,10 @@ fn text_line(event: &RefreshEvent) -> String {
         } => {
             let mut changes = Vec::new();
             if !added.is_empty() {
-                changes.push(format!("added {}", added.join(", ")));
+                changes.push(format!("added {}", shown(added)));
             }
             if !removed.is_empty() {
-                changes.push(format!("removed {}", removed.join(", ")));
+                changes.push(format!("removed {}", shown(removed)));
             }
             if changes.is_empty() {
                 changes.push("kids unchanged".to_owned());
@@ -80,7 +89,8 @@ fn text_line(event: &RefreshEvent) -> String {
             consecutive_failures,
             retry_in,
         } => format!(
-            "failed ({consecutive_failures} in a row): {error}; next retry {}",
+            "failed ({consecutive_failures} in a row): {}; next retry {}",
+            chain(error),
             retry_in.map_or("when asked".to_owned(), |d| format!(
                 "in {}",
                 human_duration(d)
@@ -124,7 +134,7 @@ fn json_line(event: &RefreshEvent) -> String {
             retry_in,
         } => {
             out["outcome"] = json!("failed");
-            out["error"] = json!(error.to_string());
+            out["error"] = json!(chain(error));
             out["consecutive_failures"] = json!(consecutive_failures);
             out["retry_in_secs"] = json!(retry_in.map(|d| d.as_secs_f64()));
         }

@@ -22,7 +22,7 @@ pub use idp::{
     Fault, RecordedRequest, TestIdp, DISCOVERY_PATH, IO_TIMEOUT, JWKS_PATH, LOG_CAPACITY,
     MAX_CONNECTIONS, MAX_HEAD_BYTES,
 };
-pub use keys::{jwks_json, KeyAlg, TestKey};
+pub use keys::{jsonwebtoken_algorithm, jwks_json, KeyAlg, TestKey};
 #[doc(hidden)]
 pub use memory::doc_cache;
 pub use memory::MemorySource;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 
 use crate::error::Error;
 use crate::jwk::KeyType;
@@ -61,6 +61,12 @@ pub enum VerifyError {
     /// `nbf` minus the leeway is still ahead
     /// ([`VerifierBuilder::leeway`](crate::VerifierBuilder::leeway)).
     NotYetValid,
+    /// `iat` lies in the future beyond the leeway; only with
+    /// [`VerifierBuilder::reject_future_iat`](crate::VerifierBuilder::reject_future_iat).
+    IssuedInFuture,
+    /// `iat` is older than
+    /// [`VerifierBuilder::max_token_age`](crate::VerifierBuilder::max_token_age) plus the leeway.
+    TooOld,
     /// `iss` is not one of [`VerifierBuilder::issuer`](crate::VerifierBuilder::issuer).
     WrongIssuer,
     /// `aud` names none of [`VerifierBuilder::audience`](crate::VerifierBuilder::audience) (or the
@@ -70,8 +76,9 @@ pub enum VerifyError {
     /// [`VerifierBuilder::required_claims`](crate::VerifierBuilder::required_claims) (or implied by
     /// `issuer` / `audience`) is absent or `null`.
     MissingClaim(Box<str>),
-    /// A registered claim has the wrong JSON type: `exp`, `nbf`, `iat` must be non-negative
-    /// numbers; `iss`, `sub` strings; `aud` a string or an array of strings.
+    /// A registered claim has the wrong JSON type: `exp`, `nbf`, `iat` must be NumericDates
+    /// (non-negative numbers below 2^63 seconds: a larger date is refused, never read as "never
+    /// expires"); `iss`, `sub` strings; `aud` a string or an array of strings.
     BadClaimType(&'static str),
     /// The claims passed every rule but do not deserialize into the caller's type; the position is
     /// in the decoded claims JSON.
@@ -144,6 +151,10 @@ impl fmt::Display for VerifyError {
             VerifyError::BadSignature => f.write_str("signature does not verify"),
             VerifyError::Expired => f.write_str("token has expired (exp)"),
             VerifyError::NotYetValid => f.write_str("token is not valid yet (nbf)"),
+            VerifyError::IssuedInFuture => {
+                f.write_str("token is issued in the future (iat) beyond the leeway")
+            }
+            VerifyError::TooOld => f.write_str("token is older than the maximum token age (iat)"),
             VerifyError::WrongIssuer => f.write_str("issuer (iss) is not accepted"),
             VerifyError::WrongAudience => f.write_str("audience (aud) is not accepted"),
             VerifyError::MissingClaim(name) => write!(f, "required claim {name:?} is missing"),
@@ -152,7 +163,8 @@ impl fmt::Display for VerifyError {
                 f,
                 "claims do not fit the requested type (line {line}, column {column})"
             ),
-            VerifyError::KeySet(e) => write!(f, "key set unavailable: {e}"),
+            // The cause is `source()`, not repeated here.
+            VerifyError::KeySet(_) => f.write_str("key set unavailable"),
         }
     }
 }
