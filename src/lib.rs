@@ -27,6 +27,7 @@
 //! | [`Status`], [`RefreshEvent`] | counters and schedule; a hook per fetch |
 //! | [`Verifier`], [`VerifierBuilder`], [`Verified`], [`bearer_token`] | token verification on top of the cache |
 //! | [`VerifyError`], [`AlgorithmRejection`] | which rule rejected a token |
+//! | [`VerifyError::code`], [`VerifyError::http_status`], [`BearerChallenge`] | errors as HTTP answers (RFC 6750) |
 //! | [`Error`], [`FetchError`], [`KeySetError`] | what went wrong |
 //! | [`Clock`] | injected time for the schedule |
 //! | `testing` (feature) | keys, tokens, an in-memory source and a loopback HTTPS IdP for tests |
@@ -63,8 +64,8 @@ pub use keyset::{KeySet, SkippedKey};
 pub use policy::{RefreshCause, RefreshStrategy};
 pub use stats::{RefreshCounts, RefresherState, Status};
 pub use verify::{
-    bearer_token, AlgorithmRejection, NoKidPolicy, TokenHeader, Verified, Verifier,
-    VerifierBuilder, VerifyError,
+    bearer_token, AlgorithmRejection, BearerChallenge, NoKidPolicy, TokenHeader, Verified,
+    Verifier, VerifierBuilder, VerifyError,
 };
 
 #[cfg(feature = "testing")]

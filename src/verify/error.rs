@@ -73,9 +73,16 @@ pub enum VerifyError {
     /// A registered claim has the wrong JSON type: `exp`, `nbf`, `iat` must be non-negative
     /// numbers; `iss`, `sub` strings; `aud` a string or an array of strings.
     BadClaimType(&'static str),
-    /// The claims passed every rule but do not deserialize into the caller's type; the position is
-    /// in the decoded claims JSON.
+    /// The claims passed every rule but do not deserialize into the caller's type. `claim` names
+    /// the top-level claim that does not fit, when it can be told (the message then names it
+    /// instead of a position); the position is in the decoded claims JSON.
     ClaimsType {
+        /// The claim absent from the token (`missing`) or whose value has the wrong type or value
+        /// (for a nested value, its top-level claim); cut to 64 characters, control characters
+        /// replaced. `None` when no single claim is at fault (the claims are not an object).
+        claim: Option<Box<str>>,
+        /// Whether `claim` is absent rather than of the wrong type.
+        missing: bool,
         /// 1-based line of the decoded claims where deserialization stopped.
         line: usize,
         /// 1-based column.
@@ -148,7 +155,28 @@ impl fmt::Display for VerifyError {
             VerifyError::WrongAudience => f.write_str("audience (aud) is not accepted"),
             VerifyError::MissingClaim(name) => write!(f, "required claim {name:?} is missing"),
             VerifyError::BadClaimType(name) => write!(f, "claim {name:?} has the wrong type"),
-            VerifyError::ClaimsType { line, column } => write!(
+            VerifyError::ClaimsType {
+                claim: Some(name),
+                missing: true,
+                ..
+            } => write!(
+                f,
+                "claims do not fit the requested type: claim {name:?} is missing"
+            ),
+            VerifyError::ClaimsType {
+                claim: Some(name),
+                missing: false,
+                ..
+            } => write!(
+                f,
+                "claims do not fit the requested type: claim {name:?} has the wrong type or value"
+            ),
+            VerifyError::ClaimsType {
+                claim: None,
+                line,
+                column,
+                ..
+            } => write!(
                 f,
                 "claims do not fit the requested type (line {line}, column {column})"
             ),
