@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::args::{HttpArgs, RefreshArgs};
 use super::exit::{Failure, Outcome};
+use super::flags::name_flags;
 use super::source::Source;
 use super::text::{human_duration, snake};
 
@@ -62,7 +63,15 @@ pub(crate) fn run(
 
 fn print_event(event: &RefreshEvent, skipped: &[SkippedKey], json_out: bool) {
     let line = if json_out {
-        json_line(event, skipped)
+        let mut out = json_line(event, skipped);
+        // Library setting names in the error become the flags that set them.
+        if let Some(serde_json::Value::String(error)) = out.get_mut("error") {
+            *error = name_flags(error);
+        }
+        out.to_string()
+    } else if matches!(event.outcome, RefreshOutcome::Failed { .. }) {
+        // A failure line carries no kids: safe to rewrite setting names.
+        name_flags(&text_line(event))
     } else {
         let mut text = text_line(event);
         for entry in skipped {
@@ -122,8 +131,7 @@ fn text_line(event: &RefreshEvent) -> String {
             consecutive_failures,
             retry_in,
         } => format!(
-            "failed ({consecutive_failures} in a row): {}; next retry {}",
-            super::flags::name_flags(&error.to_string()),
+            "failed ({consecutive_failures} in a row): {error}; next retry {}",
             retry_in.map_or("when asked".to_owned(), |d| format!(
                 "in {}",
                 human_duration(d)
@@ -135,7 +143,7 @@ fn text_line(event: &RefreshEvent) -> String {
     format!("{} refresh ({cause}, {took}): {what}", clock())
 }
 
-fn json_line(event: &RefreshEvent, skipped_entries: &[SkippedKey]) -> String {
+fn json_line(event: &RefreshEvent, skipped_entries: &[SkippedKey]) -> serde_json::Value {
     let cause = snake(&format!("{:?}", event.cause));
     let mut out = json!({
         "time": clock(),
@@ -172,13 +180,13 @@ fn json_line(event: &RefreshEvent, skipped_entries: &[SkippedKey]) -> String {
             retry_in,
         } => {
             out["outcome"] = json!("failed");
-            out["error"] = json!(super::flags::name_flags(&error.to_string()));
+            out["error"] = json!(error.to_string());
             out["consecutive_failures"] = json!(consecutive_failures);
             out["retry_in_secs"] = json!(retry_in.map(|d| d.as_secs_f64()));
         }
         _ => out["outcome"] = json!("other"),
     }
-    out.to_string()
+    out
 }
 
 /// The wall-clock time of day, UTC, `HH:MM:SS.mmm`.
