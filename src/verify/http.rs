@@ -67,7 +67,8 @@ impl BearerChallenge {
 
     /// A `403` challenge: the token is valid but lacks `scope` (one or more
     /// space-separated scope tokens; characters RFC 6750 does not allow in a
-    /// scope are replaced).
+    /// scope are replaced). An empty `scope` leaves the attribute out (for
+    /// a missing role, say; set a [`description`](Self::description)).
     pub fn insufficient_scope(scope: &str) -> Self {
         Self {
             error: Some("insufficient_scope"),
@@ -138,7 +139,11 @@ impl fmt::Display for BearerChallenge {
             f.write_str("\"")?;
             sep = ", ";
         }
-        if let Some(scope) = &self.scope {
+        let scope = self
+            .scope
+            .as_deref()
+            .filter(|s| !s.trim_matches(' ').is_empty());
+        if let Some(scope) = scope {
             write!(f, "{sep}scope=\"")?;
             // scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by SP.
             let mut first = true;

@@ -128,4 +128,9 @@ fn insufficient_scope_names_the_scope() {
     assert_eq!(c.error(), Some("insufficient_scope"));
     assert!(c.to_string().ends_with(r#"scope="orders:read a_b""#), "{c}");
     assert_eq!(BearerChallenge::new().to_string(), "Bearer");
+    let role = BearerChallenge::insufficient_scope(" ").description("needs role admin");
+    assert_eq!(
+        role.to_string(),
+        r#"Bearer error="insufficient_scope", error_description="needs role admin""#
+    );
 }
