@@ -139,11 +139,12 @@ pub(crate) struct Log {
 pub(crate) fn run(settings: &Settings) -> Outcome {
     let s = settings;
     let internal = |what: &str, e: String| Failure::internal(format!("demo: {what}: {e}"));
-    let idp = TestIdp::start().map_err(|e| internal("starting the test IdP", e))?;
+    let idp = TestIdp::start().map_err(|e| internal("starting the test IdP", e.to_string()))?;
     let mut keys = Vec::with_capacity(KEYS);
     for kid in KIDS {
         keys.push(
-            TestKey::generate(KeyAlg::Es256, kid).map_err(|e| internal("key generation", e))?,
+            TestKey::generate(KeyAlg::Es256, kid)
+                .map_err(|e| internal("key generation", e.to_string()))?,
         );
     }
     // Signing stays out of the measured path: every token is minted now.
@@ -154,7 +155,10 @@ pub(crate) fn run(settings: &Settings) -> Outcome {
         for i in 0..s.pool {
             let mut claims = idp.claims(&format!("user-{i}"), AUDIENCE, exp_secs);
             claims["jti"] = json!(format!("{}-{i}", key.kid()));
-            pool.push(key.sign(&claims).map_err(|e| internal("minting", e))?);
+            pool.push(
+                key.sign(&claims)
+                    .map_err(|e| internal("minting", e.to_string()))?,
+            );
         }
         pools.push(Arc::new(pool));
     }
