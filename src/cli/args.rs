@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 const EXIT_CODES: &str = "\
 Exit codes:
   0   success (verify: the token is valid)
-  1   verify: the token was rejected (one line on stderr says which rule)
+  1   verify: the token was rejected (one line on stderr says which rule);
+      demo: the verdict was FAIL
   2   the key set could not be loaded (network, TLS, HTTP status, file, document)
   64  usage: bad arguments or settings (unreadable --ca-file, bad duration, ...)
   70  internal failure (the demo could not start its IdP or threads)";
