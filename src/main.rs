@@ -1,5 +1,5 @@
 //! `jwks`: inspect, verify against and watch JSON Web Key Sets, and run the
-//! jwks-sync demo. Built with `--features cli`; see `jwks --help` and CLI.md.
+//! jwks-sync demo. Built with `--features cli`; see `jwks --help` and the README.
 
 mod cli;
 

@@ -12,9 +12,11 @@ use crate::jwk::KeyType;
 /// `Clone`, small, and safe to log: messages name the rule and the header or claim involved, never
 /// key material, claim values, the kid or the token itself (all attacker-chosen text).
 ///
-/// An HTTP server usually answers every variant with `401` and `WWW-Authenticate: Bearer
-/// error="invalid_token"`, except [`VerifyError::KeySet`] (the server's own trouble: `503`) and
-/// [`VerifyError::NotBearer`] (no token at all: `401` without an error code).
+/// For an HTTP answer use [`code`](Self::code) (a stable name), [`http_status`](Self::http_status)
+/// (`401` for the token's problems, `400` for a malformed `Authorization` header, `503` for
+/// [`VerifyError::KeySet`], the server's own trouble) and
+/// [`www_authenticate`](Self::www_authenticate) (a valid RFC 6750 challenge); a request with no
+/// Bearer token at all gets [`BearerChallenge::new`](crate::BearerChallenge::new).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum VerifyError {

@@ -22,7 +22,7 @@ use crate::error::Error;
 /// cut to this many characters.
 const MAX_DESCRIPTION: usize = 200;
 
-/// An RFC 6750 `WWW-Authenticate: Bearer …` challenge; its [`Display`]
+/// An RFC 6750 `WWW-Authenticate: Bearer …` challenge; its [`Display`](fmt::Display)
 /// (and [`header_value`](Self::header_value)) is the header value.
 ///
 /// - [`BearerChallenge::new`]: a request without credentials (no
