@@ -22,6 +22,7 @@ fn failure(args: &[&str], code: i32) -> String {
         "add_root_certificate_pem",
         "pin_spki_sha256",
         "connect_timeout",
+        "response_timeout",
         "min_refresh_interval",
         "use_built_in_roots",
     ] {
@@ -35,7 +36,7 @@ fn failure(args: &[&str], code: i32) -> String {
 
 #[test]
 fn messages_name_flags_not_library_settings() {
-    let (idp, _ca) = idp_with_key("flags");
+    let (idp, ca) = idp_with_key("flags");
     let url = idp.jwks_url();
 
     let plain = "http://127.0.0.1:9/jwks";
@@ -54,6 +55,22 @@ fn messages_name_flags_not_library_settings() {
         stderr.contains("--connect-timeout must be positive"),
         "{stderr}"
     );
+
+    // A server that never answers: the hint names the timeout flag.
+    idp.set_fault(JWKS_PATH, Fault::Hang(Duration::from_secs(10)));
+    let stderr = failure(
+        &[
+            "inspect",
+            &url,
+            "--ca-file",
+            &ca,
+            "--response-timeout",
+            "300ms",
+        ],
+        2,
+    );
+    assert!(stderr.contains("see --response-timeout"), "{stderr}");
+    idp.clear_fault(JWKS_PATH);
 
     let stderr = failure(
         &[
