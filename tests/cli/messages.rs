@@ -132,6 +132,21 @@ fn issuer_discovery_and_an_explicit_plain_http_flag() {
     let out = verify(&["--iss", "https://someone.else", &token]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
 
+    // Over https, trusting the IdP's CA.
+    let (https_idp, ca) = idp_with_key("issuer-https");
+    let out = run(&[
+        "inspect",
+        "--issuer",
+        &https_idp.issuer(),
+        "--ca-file",
+        &ca,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["url"], json!(https_idp.jwks_url()));
+    assert_eq!(report["keys"][0]["kid"], json!("k1"));
+
     // watch --issuer reaches the key set too.
     let lines = watch_lines(&["watch", "--issuer", &issuer, "--insecure-plain-http"]);
     assert!(
