@@ -28,6 +28,7 @@
 //! | [`Status`], [`RefreshEvent`] | counters and schedule; a hook per fetch |
 //! | [`Verifier`], [`VerifierBuilder`], [`Verified`], [`bearer_token`] | token verification on top of the cache |
 //! | [`VerifyError`], [`AlgorithmRejection`] | which rule rejected a token |
+//! | [`VerifyError::code`], [`VerifyError::http_status`], [`BearerChallenge`] | errors as HTTP answers (RFC 6750) |
 //! | [`Error`], [`FetchError`], [`KeySetError`] | what went wrong (`Display` one layer, `source()` the cause) |
 //! | [`printable`] | attacker-chosen text (kids) made safe to show |
 //! | [`Clock`] | injected time for the schedule |
@@ -69,8 +70,8 @@ pub use policy::{RefreshCause, RefreshStrategy};
 pub use printable::{printable, Printable};
 pub use stats::{RefreshCounts, RefresherState, Status};
 pub use verify::{
-    bearer_token, AlgorithmRejection, NoKidPolicy, TokenHeader, Verified, Verifier,
-    VerifierBuilder, VerifyError,
+    bearer_token, AlgorithmRejection, BearerChallenge, NoKidPolicy, TokenHeader, Verified,
+    Verifier, VerifierBuilder, VerifyError,
 };
 
 #[cfg(feature = "testing")]

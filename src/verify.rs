@@ -30,7 +30,9 @@ mod bearer;
 mod builder;
 mod claims;
 mod error;
+mod fit;
 mod header;
+mod http;
 mod json;
 
 use std::fmt;
@@ -50,6 +52,7 @@ pub use builder::VerifierBuilder;
 use claims::ClaimRules;
 pub use error::{AlgorithmRejection, VerifyError};
 pub use header::TokenHeader;
+pub use http::BearerChallenge;
 
 /// What to do with a token whose header has no `kid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -231,11 +234,8 @@ impl Verifier {
             None => self.without_kid(alg, wait, &check)?,
         }
 
-        let claims =
-            serde_json::from_slice::<C>(claims_json).map_err(|e| VerifyError::ClaimsType {
-                line: e.line(),
-                column: e.column(),
-            })?;
+        let claims = serde_json::from_slice::<C>(claims_json)
+            .map_err(|e| fit::claims_type_error(claims_json, &e))?;
         Ok(Verified {
             claims,
             header: header.to_owned(),

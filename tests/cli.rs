@@ -1,6 +1,8 @@
 //! The `jwks` binary, run as a user would, against files and the test IdP.
 
 mod common;
+#[path = "cli/messages.rs"]
+mod messages;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::PathBuf;
@@ -90,7 +92,8 @@ fn inspect_lists_every_key_with_its_verdict() {
         &json!({"keys": [doc["keys"][3]]}).to_string(),
     );
     let out = run(&["inspect", "--json", &only_bad]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // No usable key: exit 2, as verify would reject the set.
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(report["keys"][0]["usable"], json!(false));
     assert_eq!(

@@ -124,6 +124,14 @@ impl IssuerFetcher {
     }
 }
 
+impl IssuerFetcher {
+    /// The key set URL discovery gives now (for `Builder::inspect`).
+    pub(crate) fn discover_url(&self, max_bytes: usize) -> Result<String, FetchError> {
+        self.discover(max_bytes)
+            .map(|jwks| jwks.target().to_string())
+    }
+}
+
 fn truncate(s: &str, max: usize) -> &str {
     let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {

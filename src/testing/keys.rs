@@ -9,6 +9,8 @@ use jsonwebtoken::{EncodingKey, Header};
 use crate::Algorithm;
 use serde_json::{json, Value};
 
+use super::error::{TestError, TestErrorKind};
+
 /// The algorithm (and so the key type) of a [`TestKey`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -63,14 +65,17 @@ fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn gen_err(_: aws_lc_rs::error::Unspecified) -> String {
-    "key generation failed".to_owned()
+fn gen_err(_: aws_lc_rs::error::Unspecified) -> TestError {
+    TestError::new(
+        TestErrorKind::KeyGeneration,
+        "aws-lc could not generate the key",
+    )
 }
 
 impl TestKey {
     /// Generates a key for `alg`, published under `kid` with `alg` and
     /// `use: "sig"` in its JWK.
-    pub fn generate(alg: KeyAlg, kid: &str) -> Result<Self, String> {
+    pub fn generate(alg: KeyAlg, kid: &str) -> Result<Self, TestError> {
         use aws_lc_rs::signature as sig;
         let alg_name = format!("{:?}", alg.algorithm());
         let (encoding, jwk, public_der) = match alg {
@@ -87,8 +92,9 @@ impl TestKey {
                 });
                 let spki = AsDer::<aws_lc_rs::encoding::PublicKeyX509Der>::as_der(public)
                     .map_err(gen_err)?;
-                let pkcs1 = pkcs1_from_pkcs8(der.as_ref())
-                    .ok_or_else(|| "unexpected PKCS#8 layout".to_owned())?;
+                let pkcs1 = pkcs1_from_pkcs8(der.as_ref()).ok_or_else(|| {
+                    TestError::new(TestErrorKind::KeyGeneration, "unexpected PKCS#8 layout")
+                })?;
                 (
                     EncodingKey::from_rsa_der(pkcs1),
                     jwk,
@@ -162,7 +168,7 @@ impl TestKey {
     }
 
     /// Signs `claims` with a header carrying this key's `alg` and `kid`.
-    pub fn sign(&self, claims: &impl serde::Serialize) -> Result<String, String> {
+    pub fn sign(&self, claims: &impl serde::Serialize) -> Result<String, TestError> {
         let mut header = Header::new(jsonwebtoken_algorithm(self.alg.algorithm()));
         header.kid = Some(self.kid.clone());
         self.sign_with_header(&header, claims)
@@ -173,8 +179,9 @@ impl TestKey {
         &self,
         header: &Header,
         claims: &impl serde::Serialize,
-    ) -> Result<String, String> {
-        jsonwebtoken::encode(header, claims, &self.encoding).map_err(|e| e.to_string())
+    ) -> Result<String, TestError> {
+        jsonwebtoken::encode(header, claims, &self.encoding)
+            .map_err(|e| TestError::new(TestErrorKind::Signing, e.to_string()))
     }
 }
 

@@ -12,11 +12,13 @@
 //! assert_eq!(token.split('.').count(), 3);
 //! ```
 
+mod error;
 #[cfg(feature = "testing")]
 mod idp;
 mod keys;
 mod memory;
 
+pub use error::{TestError, TestErrorKind};
 #[cfg(feature = "testing")]
 pub use idp::{
     Fault, RecordedRequest, TestIdp, DISCOVERY_PATH, IO_TIMEOUT, JWKS_PATH, LOG_CAPACITY,
