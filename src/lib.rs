@@ -25,6 +25,7 @@
 //! | [`Fetch`], [`FileFetcher`] | where documents come from |
 //! | [`Key`], [`KeySet`], [`SkipReason`] | what a fetch produced |
 //! | [`Status`], [`RefreshEvent`] | counters and schedule; a hook per fetch |
+//! | [`Health`] | one signal for `/healthz`: [`Status::health`] |
 //! | [`Verifier`], [`VerifierBuilder`], [`Verified`], [`bearer_token`] | token verification on top of the cache |
 //! | [`VerifyError`], [`AlgorithmRejection`] | which rule rejected a token |
 //! | [`Error`], [`FetchError`], [`KeySetError`] | what went wrong |
@@ -39,8 +40,10 @@ mod clock;
 mod error;
 mod event;
 mod fetch;
+mod health;
 mod jwk;
 mod keyset;
+mod observe;
 mod policy;
 mod refresher;
 mod shared;
@@ -57,6 +60,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, FetchError, FetchErrorKind, KeySetError};
 pub use event::{RefreshEvent, RefreshOutcome};
 pub use fetch::{Fetch, FetchRequest, FetchResponse, FileFetcher, Validators};
+pub use health::{DegradedReason, FailingReason, Health};
 pub use jsonwebtoken::Algorithm;
 pub use jwk::{AlgorithmSet, Key, KeyType, SkipReason};
 pub use keyset::{KeySet, SkippedKey};

@@ -34,6 +34,7 @@ pub(crate) struct Refresher {
     pub(crate) negative_ttl: Duration,
     pub(crate) bell: BellWait,
     pub(crate) on_refresh: Option<EventHook>,
+    pub(crate) observer: crate::observe::Observer,
 }
 
 /// Marks the refresher stopped however the thread exits, so no waiter hangs.
@@ -89,7 +90,7 @@ impl Refresher {
                 // distance to them in real time.
                 let now = shared.clock.now();
                 let real = wake_at.map(|w| Instant::now() + w.saturating_duration_since(now));
-                self.bell.wait(real);
+                self.bell.wait(self.observer.wake_cap(real));
             }
             wait = true;
             let now = shared.clock.now();
@@ -123,6 +124,7 @@ impl Refresher {
                     shared.board.lock().deferred += 1;
                 }
                 self.update_board(RefresherState::Idle);
+                self.observer.after_round(&shared);
                 rounds.done += 1;
                 shared.round_done.notify_all();
                 drop(rounds);
@@ -142,6 +144,7 @@ impl Refresher {
                 board.refreshes.count(cause);
             }
             log::debug!(
+                target: crate::observe::REFRESH,
                 "jwks-sync: refreshing ({cause:?}) from {}",
                 self.fetcher.describe()
             );
@@ -186,23 +189,21 @@ impl Refresher {
                 match &result {
                     Ok(_) => board.last_error = None,
                     Err(e) => {
-                        log::warn!(
-                            "jwks-sync: refresh from {} failed: {e}",
-                            self.fetcher.describe()
-                        );
                         board.fetch_failures += 1;
                         board.last_error = Some(e.clone());
                     }
                 }
             }
+            let event = RefreshEvent {
+                cause,
+                elapsed: done_at.saturating_duration_since(now),
+                outcome: self.outcome_of(&result, &previous, done_at),
+            };
+            self.observer
+                .after_fetch(&shared, &event, &previous, done_at);
             if let Some(hook) = &self.on_refresh {
-                let event = RefreshEvent {
-                    cause,
-                    elapsed: done_at.saturating_duration_since(now),
-                    outcome: self.outcome_of(&result, &previous, done_at),
-                };
                 if catch_unwind(AssertUnwindSafe(|| hook(&event))).is_err() {
-                    log::error!("jwks-sync: the on_refresh hook panicked");
+                    log::error!(target: crate::observe::REFRESH, "jwks-sync: the on_refresh hook panicked");
                 }
             }
             let mut rounds = shared.rounds.lock();
@@ -257,6 +258,7 @@ impl Refresher {
                 let set = KeySet::parse(&body, current.generation() + 1, self.limits)?;
                 if !set.skipped().is_empty() {
                     log::info!(
+                        target: crate::observe::REFRESH,
                         "jwks-sync: {} key set entries skipped (see Status::skipped)",
                         set.skipped().len()
                     );
