@@ -220,6 +220,31 @@ mod tests {
     }
 
     #[test]
+    fn a_stopped_refresher_is_failing_whatever_the_set() {
+        use crate::keyset::KeySet;
+        use crate::stats::{snapshot, Board, LookupCounters};
+        let board = Board {
+            state: RefresherState::Stopped,
+            ..Board::default()
+        };
+        let status = snapshot(
+            &LookupCounters::new(1000),
+            &board,
+            &KeySet::empty(),
+            Instant::now(),
+        );
+        let health = status.health();
+        assert_eq!(
+            health,
+            Health::Failing {
+                reason: FailingReason::RefresherStopped
+            }
+        );
+        assert_eq!(health.to_string(), "failing: refresher_stopped");
+        assert_eq!((health.http_status(), health.level()), (503, 2));
+    }
+
+    #[test]
     fn wall_clock_places_instants_around_now() {
         let now = Instant::now();
         let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
