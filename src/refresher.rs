@@ -124,10 +124,10 @@ impl Refresher {
                     shared.board.lock().deferred += 1;
                 }
                 self.update_board(RefresherState::Idle);
-                self.observer.after_round(&shared);
                 rounds.done += 1;
                 shared.round_done.notify_all();
                 drop(rounds);
+                self.observer.after_round(&shared);
                 wake_at = earliest(plan.wake_at, negative.next_expiry());
                 continue;
             };
@@ -145,7 +145,8 @@ impl Refresher {
             }
             log::debug!(
                 target: crate::observe::REFRESH,
-                "jwks-sync: refreshing ({cause:?}) from {}",
+                "source={} refreshing ({cause:?}) from {}",
+                self.observer.name(),
                 self.fetcher.describe()
             );
             let previous = shared.current.load_full();
@@ -203,7 +204,11 @@ impl Refresher {
                 .after_fetch(&shared, &event, &previous, done_at);
             if let Some(hook) = &self.on_refresh {
                 if catch_unwind(AssertUnwindSafe(|| hook(&event))).is_err() {
-                    log::error!(target: crate::observe::REFRESH, "jwks-sync: the on_refresh hook panicked");
+                    log::error!(
+                        target: crate::observe::REFRESH,
+                        "source={} the on_refresh hook panicked",
+                        self.observer.name()
+                    );
                 }
             }
             let mut rounds = shared.rounds.lock();
@@ -259,7 +264,8 @@ impl Refresher {
                 if !set.skipped().is_empty() {
                     log::info!(
                         target: crate::observe::REFRESH,
-                        "jwks-sync: {} key set entries skipped (see Status::skipped)",
+                        "source={} {} key set entries skipped (see Status::skipped)",
+                        self.observer.name(),
                         set.skipped().len()
                     );
                 }

@@ -205,7 +205,14 @@ fn stale_expired_and_fresh_again_are_logged_once_each() {
         Err(Error::Expired { .. })
     )));
     assert!(verifier.verify::<serde_json::Value>(&token).is_err());
-    // The refresher logs before it finishes the round that flipped the set.
+    // Readers see the flip as soon as the refresher publishes it; the log
+    // line follows a moment later.
+    assert!(eventually(PATIENCE, || events(
+        "logs-outage",
+        "refusing lookups"
+    )
+    .len()
+        == 1));
     let stale = one(
         "logs-outage",
         "serving a stale key set",

@@ -127,21 +127,34 @@ fn the_example_serves_metrics_and_healthz() {
         let (code, body) = get(addr, "/metrics");
         assert_eq!(code, 200);
         let (samples, types) = parse(&body);
-        if std::env::var_os("SHOW").is_some() { eprintln!("{body}"); }
-        let hits = value(&samples, "jwks_lookup_hits_total", &[("source", "example-idp")]);
+        if std::env::var_os("SHOW").is_some() {
+            eprintln!("{body}");
+        }
+        let hits = value(
+            &samples,
+            "jwks_lookup_hits_total",
+            &[("source", "example-idp")],
+        );
         if hits == Some(3.0) || Instant::now() > deadline {
             break (samples, types);
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     let source = [("source", "example-idp")];
-    assert_eq!(value(&samples, "jwks_lookup_hits_total", &source), Some(3.0));
+    assert_eq!(
+        value(&samples, "jwks_lookup_hits_total", &source),
+        Some(3.0)
+    );
     assert_eq!(value(&samples, "jwks_lookups_total", &source), Some(3.0));
     assert_eq!(
         value(
             &samples,
             "jwks_fetches_total",
-            &[("source", "example-idp"), ("cause", "initial"), ("outcome", "ok")]
+            &[
+                ("source", "example-idp"),
+                ("cause", "initial"),
+                ("outcome", "ok")
+            ]
         ),
         Some(1.0)
     );
@@ -151,7 +164,10 @@ fn the_example_serves_metrics_and_healthz() {
         value(&samples, "jwks_fetch_duration_seconds_count", &source),
         Some(1.0)
     );
-    assert_eq!(types.get("jwks_lookups_total").map(String::as_str), Some("counter"));
+    assert_eq!(
+        types.get("jwks_lookups_total").map(String::as_str),
+        Some("counter")
+    );
     assert_eq!(types.get("jwks_keys").map(String::as_str), Some("gauge"));
     assert_eq!(
         types.get("jwks_fetch_duration_seconds").map(String::as_str),
@@ -159,11 +175,20 @@ fn the_example_serves_metrics_and_healthz() {
     );
     for sample in &samples {
         assert!(sample.name.starts_with("jwks_"), "{sample:?}");
-        assert_eq!(sample.labels.get("source").map(String::as_str), Some("example-idp"));
+        assert_eq!(
+            sample.labels.get("source").map(String::as_str),
+            Some("example-idp")
+        );
     }
 
     // An outage: the failing refresh leaves the set in service, degraded.
-    idp.set_fault(JWKS_PATH, Fault::Status { code: 500, retry_after: None });
+    idp.set_fault(
+        JWKS_PATH,
+        Fault::Status {
+            code: 500,
+            retry_after: None,
+        },
+    );
     assert!(cache.refresh_now().is_err());
     let (code, body) = get(addr, "/healthz");
     assert_eq!(code, 200, "degraded still serves");

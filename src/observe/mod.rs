@@ -54,6 +54,11 @@ impl Observer {
         }
     }
 
+    /// The source name, for log lines.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The refresher's next wake-up given the schedule's `wake` (real
     /// time): no later than the next metrics export.
     pub(crate) fn wake_cap(&self, wake: Option<Instant>) -> Option<Instant> {
