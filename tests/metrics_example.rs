@@ -127,9 +127,6 @@ fn the_example_serves_metrics_and_healthz() {
         let (code, body) = get(addr, "/metrics");
         assert_eq!(code, 200);
         let (samples, types) = parse(&body);
-        if std::env::var_os("SHOW").is_some() {
-            eprintln!("{body}");
-        }
         let hits = value(
             &samples,
             "jwks_lookup_hits_total",
