@@ -190,7 +190,7 @@ fn stale_expired_and_fresh_again_are_logged_once_each() {
             .interval(200 * MS)
             .background_threshold(0.5)
             .min_refresh_interval(Duration::ZERO)
-            .stale_while_error(300 * MS)
+            .stale_while_error(600 * MS)
             .backoff_base(10 * MS)
             .backoff_max(40 * MS),
     );

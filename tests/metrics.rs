@@ -302,7 +302,7 @@ fn an_outage_is_served_stale_then_fails_closed_then_recovers() {
             .interval(200 * MS)
             .background_threshold(0.5)
             .min_refresh_interval(Duration::ZERO)
-            .stale_while_error(300 * MS)
+            .stale_while_error(600 * MS)
             .backoff_base(10 * MS)
             .backoff_max(40 * MS),
         "m-outage",
