@@ -2,6 +2,7 @@
 //! is the one-shot fetch for tools ([`Builder::inspect`]).
 
 mod inspect;
+mod observe;
 
 pub use inspect::Inspection;
 
@@ -42,6 +43,8 @@ pub struct Builder {
     thread_name: String,
     seed: Option<u64>,
     on_refresh: Option<EventHook>,
+    name: Option<String>,
+    metrics_interval: Duration,
 }
 
 /// A callback run on the refresher thread after each fetch.
@@ -99,6 +102,8 @@ impl Builder {
             thread_name: "jwks-refresher".to_owned(),
             seed: None,
             on_refresh: None,
+            name: None,
+            metrics_interval: Duration::from_secs(5),
         }
     }
 
@@ -530,6 +535,7 @@ impl Builder {
     /// [`Error::Fetch`] with kind `Io` if the thread cannot start.
     pub fn build(self) -> Result<JwksCache, Error> {
         self.validate()?;
+        let name = self.source_name()?;
         let fetcher = Self::fetcher(self.source, &self.http)?;
         let (bell, bell_wait) = doorbell();
         let shared = Arc::new(Shared {
@@ -541,7 +547,10 @@ impl Builder {
             pending: AtomicU8::new(0),
             rounds: Mutex::new(Rounds::default()),
             round_done: Condvar::new(),
-            board: Mutex::new(Board::default()),
+            board: Mutex::new(Board {
+                name: name.clone(),
+                ..Board::default()
+            }),
             bell,
             clock: self.clock,
             expired_wait: self.expired_wait,
@@ -556,6 +565,7 @@ impl Builder {
             negative_ttl: self.negative_ttl,
             bell: bell_wait,
             on_refresh: self.on_refresh,
+            observer: crate::observe::Observer::new(name, self.metrics_interval),
         };
         let thread = spawn(self.thread_name, move || refresher.run()).map_err(|e| {
             Error::Fetch(crate::error::FetchError::new(

@@ -108,6 +108,10 @@ impl JwksCache {
         Builder::from_source(Source::Issuer(issuer.into()))
     }
 
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
     pub(crate) fn from_parts(shared: Arc<Shared>, thread: JoinHandle<()>) -> Self {
         Self {
             _owner: Arc::new(Owner {
@@ -235,6 +239,7 @@ impl JwksCache {
         // refresher's Release store that reopened it.
         let target = if gate_maybe_open && shared.miss_gate.swap(false, Ordering::AcqRel) {
             *shared.missed_kid.lock() = Some(Box::from(kid));
+            shared.counters.asked();
             shared.ring(MISS);
             Some(rounds.done + 1)
         } else {
@@ -308,6 +313,7 @@ impl JwksCache {
 
     #[cold]
     pub(crate) fn expired_error(&self) -> Error {
+        self.shared.counters.expired();
         let now = self.shared.clock.now();
         let board = self.shared.board.lock();
         Error::Expired {

@@ -26,6 +26,7 @@
 //! | [`Key`], [`KeySet`], [`SkipReason`] | what a fetch produced (several keys may share a kid: [`Key::same_kid`]) |
 //! | [`Algorithm`], [`AlgorithmSet`] | JWS algorithm names, the crate's own |
 //! | [`Status`], [`RefreshEvent`] | counters and schedule; a hook per fetch |
+//! | [`Health`] | one signal for `/healthz`: [`Status::health`] |
 //! | [`Verifier`], [`VerifierBuilder`], [`Verified`], [`bearer_token`] | token verification on top of the cache |
 //! | [`VerifyError`], [`AlgorithmRejection`] | which rule rejected a token |
 //! | [`VerifyError::code`], [`VerifyError::http_status`], [`BearerChallenge`] | errors as HTTP answers (RFC 6750) |
@@ -43,9 +44,11 @@ mod clock;
 mod error;
 mod event;
 mod fetch;
+mod health;
 mod json;
 mod jwk;
 mod keyset;
+mod observe;
 mod policy;
 mod printable;
 mod refresher;
@@ -64,6 +67,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, FetchError, FetchErrorKind, KeySetError};
 pub use event::{RefreshEvent, RefreshOutcome};
 pub use fetch::{Fetch, FetchRequest, FetchResponse, FileFetcher, Validators};
+pub use health::{DegradedReason, FailingReason, Health};
 pub use jwk::{AlgorithmSet, Key, KeyType, SkipReason};
 pub use keyset::{KeySet, SkippedKey};
 pub use policy::{RefreshCause, RefreshStrategy};

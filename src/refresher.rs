@@ -34,6 +34,7 @@ pub(crate) struct Refresher {
     pub(crate) negative_ttl: Duration,
     pub(crate) bell: BellWait,
     pub(crate) on_refresh: Option<EventHook>,
+    pub(crate) observer: crate::observe::Observer,
 }
 
 /// Marks the refresher stopped however the thread exits, so no waiter hangs.
@@ -89,7 +90,7 @@ impl Refresher {
                 // distance to them in real time.
                 let now = shared.clock.now();
                 let real = wake_at.map(|w| Instant::now() + w.saturating_duration_since(now));
-                self.bell.wait(real);
+                self.bell.wait(self.observer.wake_cap(real));
             }
             wait = true;
             let now = shared.clock.now();
@@ -126,6 +127,7 @@ impl Refresher {
                 rounds.done += 1;
                 shared.round_done.notify_all();
                 drop(rounds);
+                self.observer.after_round(&shared);
                 wake_at = earliest(plan.wake_at, negative.next_expiry());
                 continue;
             };
@@ -142,7 +144,9 @@ impl Refresher {
                 board.refreshes.count(cause);
             }
             log::debug!(
-                "jwks-sync: refreshing ({cause:?}) from {}",
+                target: crate::observe::REFRESH,
+                "source={} refreshing ({cause:?}) from {}",
+                self.observer.name(),
                 self.fetcher.describe()
             );
             let previous = shared.current.load_full();
@@ -186,24 +190,25 @@ impl Refresher {
                 match &result {
                     Ok(_) => board.last_error = None,
                     Err(e) => {
-                        log::warn!(
-                            "jwks-sync: refresh from {} failed: {}",
-                            self.fetcher.describe(),
-                            crate::error::chain(e)
-                        );
                         board.fetch_failures += 1;
                         board.last_error = Some(e.clone());
                     }
                 }
             }
+            let event = RefreshEvent {
+                cause,
+                elapsed: done_at.saturating_duration_since(now),
+                outcome: self.outcome_of(&result, &previous, done_at),
+            };
+            self.observer
+                .after_fetch(&shared, &event, &previous, done_at);
             if let Some(hook) = &self.on_refresh {
-                let event = RefreshEvent {
-                    cause,
-                    elapsed: done_at.saturating_duration_since(now),
-                    outcome: self.outcome_of(&result, &previous, done_at),
-                };
                 if catch_unwind(AssertUnwindSafe(|| hook(&event))).is_err() {
-                    log::error!("jwks-sync: the on_refresh hook panicked");
+                    log::error!(
+                        target: crate::observe::REFRESH,
+                        "source={} the on_refresh hook panicked",
+                        self.observer.name()
+                    );
                 }
             }
             let mut rounds = shared.rounds.lock();
@@ -258,7 +263,9 @@ impl Refresher {
                 let set = KeySet::parse(&body, current.generation() + 1, self.limits)?;
                 if !set.skipped().is_empty() {
                     log::info!(
-                        "jwks-sync: {} key set entries skipped (see Status::skipped)",
+                        target: crate::observe::REFRESH,
+                        "source={} {} key set entries skipped (see Status::skipped)",
+                        self.observer.name(),
                         set.skipped().len()
                     );
                 }

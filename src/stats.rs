@@ -5,10 +5,11 @@
 //! moved to one shared total in batches, so the hot path touches shared
 //! memory only once per batch.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::Error;
-use crate::keyset::SkippedKey;
+use crate::keyset::{Freshness, SkippedKey};
+use crate::observe::labels::RULES;
 use crate::policy::RefreshCause;
 use crate::sync::{stripe_index, AtomicU64, Ordering};
 
@@ -28,7 +29,18 @@ struct Stripe {
     hits: AtomicU64,
     misses: AtomicU64,
     suppressed: AtomicU64,
+    /// Misses that asked the refresher for a fetch.
+    asked: AtomicU64,
+    /// Lookups refused because the set expired.
+    expired: AtomicU64,
+    /// Tokens that passed every rule.
+    verified: AtomicU64,
 }
+
+/// Rejected tokens by rule: rarer than verified ones, so one relaxed
+/// counter per rule, alone on its cache lines.
+#[repr(align(128))]
+struct Rejections([AtomicU64; RULES.len()]);
 
 /// Lookup counters shared by readers.
 pub(crate) struct LookupCounters {
@@ -40,6 +52,19 @@ pub(crate) struct LookupCounters {
     /// Written once per batch by any reader: kept off the cache line of the
     /// fields every lookup reads.
     usage: UsageLine,
+    rejections: Rejections,
+}
+
+/// Sums of the striped counters, for `status()` and the metrics export.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Totals {
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
+    pub(crate) suppressed: u64,
+    pub(crate) asked: u64,
+    pub(crate) expired: u64,
+    pub(crate) verified: u64,
+    pub(crate) rejected: [u64; RULES.len()],
 }
 
 /// The shared usage total and its trigger, alone on their cache lines.
@@ -65,6 +90,7 @@ impl LookupCounters {
                 total: AtomicU64::new(0),
                 arm: AtomicU64::new(u64::MAX),
             },
+            rejections: Rejections(std::array::from_fn(|_| AtomicU64::new(0))),
         }
     }
 
@@ -130,6 +156,56 @@ impl LookupCounters {
     pub(crate) fn suppressed(&self) {
         // Relaxed: statistics only.
         self.stripe().suppressed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a miss that asked for a refresh (won the unknown-kid gate).
+    pub(crate) fn asked(&self) {
+        // Relaxed: statistics only.
+        self.stripe().asked.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a lookup refused because the set expired.
+    pub(crate) fn expired(&self) {
+        // Relaxed: statistics only.
+        self.stripe().expired.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a verified token: per thread, like a hit.
+    #[inline]
+    pub(crate) fn verified(&self) {
+        let index = stripe_index();
+        // Relaxed: statistics only. An owned stripe has one writer (plain
+        // load and store); the shared one takes `fetch_add`.
+        if index < STRIPES {
+            let verified = &self.stripes[index].verified;
+            verified.store(verified.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        } else {
+            self.stripes[STRIPES]
+                .verified
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a token rejected by rule `rule` (an index into `RULES`).
+    pub(crate) fn rejected(&self, rule: usize) {
+        if let Some(counter) = self.rejections.0.get(rule) {
+            // Relaxed: statistics only.
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Every counter, summed over the stripes.
+    pub(crate) fn totals(&self) -> Totals {
+        Totals {
+            hits: self.sum(|s| &s.hits),
+            misses: self.sum(|s| &s.misses),
+            suppressed: self.sum(|s| &s.suppressed),
+            asked: self.sum(|s| &s.asked),
+            expired: self.sum(|s| &s.expired),
+            verified: self.sum(|s| &s.verified),
+            // Relaxed: statistics only.
+            rejected: std::array::from_fn(|i| self.rejections.0[i].load(Ordering::Relaxed)),
+        }
     }
 
     /// Hits counted toward usage so far (flushed batches).
@@ -231,6 +307,13 @@ pub(crate) struct Board {
     pub(crate) not_modified: u64,
     pub(crate) fetch_failures: u64,
     pub(crate) deferred: u64,
+    /// The source name (`Builder::name`), for status, logs and metrics.
+    pub(crate) name: String,
+    /// When the current failure streak began (first failed fetch).
+    pub(crate) failing_since: Option<Instant>,
+    /// Times the set went past its lifetime and was served stale because
+    /// refreshes failed.
+    pub(crate) stale_episodes: u64,
 }
 
 /// A point-in-time view of the cache, from [`JwksCache::status`](crate::JwksCache::status).
@@ -277,6 +360,48 @@ pub struct Status {
     pub suppressed_refreshes: u64,
     /// Fetches that failed.
     pub fetch_failures: u64,
+    /// The source name ([`Builder::name`](crate::Builder::name)): the
+    /// `source` label of every metric.
+    pub name: String,
+    /// When this snapshot was taken, on the cache's clock.
+    pub taken_at: Instant,
+    /// When this snapshot was taken, wall clock. Every `*_wall` field is
+    /// its `Instant` counterpart placed relative to this moment.
+    pub taken_at_wall: SystemTime,
+    /// `fetched_at`, wall clock.
+    pub fetched_at_wall: Option<SystemTime>,
+    /// `next_refresh`, wall clock.
+    pub next_refresh_wall: Option<SystemTime>,
+    /// `stale_at`, wall clock.
+    pub stale_at_wall: Option<SystemTime>,
+    /// `expires_at`, wall clock.
+    pub expires_at_wall: Option<SystemTime>,
+    /// When the current run of failed fetches began (`None` when the latest
+    /// fetch succeeded).
+    pub failing_since: Option<Instant>,
+    /// `failing_since`, wall clock.
+    pub failing_since_wall: Option<SystemTime>,
+    /// Misses that asked the refresher for a fetch (at most one per
+    /// unknown-kid cooldown).
+    pub unknown_kid_refreshes_asked: u64,
+    /// Misses that did not ask: inside the cooldown, or a kid in the
+    /// negative cache. (`suppressed_refreshes` adds deferred usage triggers.)
+    pub unknown_kid_refreshes_suppressed: u64,
+    /// Lookups refused because the set expired (fail closed).
+    pub lookups_refused_expired: u64,
+    /// Times the set went past its lifetime and was served stale because
+    /// refreshes failed.
+    pub sets_served_stale: u64,
+    /// Tokens that passed every rule of a [`Verifier`](crate::Verifier) on
+    /// this cache.
+    pub tokens_verified: u64,
+    /// Tokens rejected, all rules together.
+    pub tokens_rejected: u64,
+    /// Tokens rejected, by rule (the `rule` label values of the README's
+    /// metric table), rules with no rejection left out.
+    pub rejections: Vec<(&'static str, u64)>,
+    /// How the published set is served, for [`Status::health`].
+    pub(crate) freshness: Freshness,
 }
 
 pub(crate) fn snapshot(
@@ -285,8 +410,10 @@ pub(crate) fn snapshot(
     set: &crate::keyset::KeySet,
     now: Instant,
 ) -> Status {
-    let hits = counters.sum(|s| &s.hits);
-    let misses = counters.sum(|s| &s.misses);
+    let totals = counters.totals();
+    let (hits, misses) = (totals.hits, totals.misses);
+    let taken_at_wall = SystemTime::now();
+    let wall = |t: Option<Instant>| t.map(|t| crate::health::wall_clock(t, now, taken_at_wall));
     Status {
         generation: set.generation(),
         key_count: set.keys().len(),
@@ -305,7 +432,29 @@ pub(crate) fn snapshot(
         misses,
         refreshes: board.refreshes,
         not_modified: board.not_modified,
-        suppressed_refreshes: counters.sum(|s| &s.suppressed) + board.deferred,
+        suppressed_refreshes: totals.suppressed + board.deferred,
         fetch_failures: board.fetch_failures,
+        name: board.name.clone(),
+        taken_at: now,
+        taken_at_wall,
+        fetched_at_wall: wall(board.fetched_at),
+        next_refresh_wall: wall(board.next_refresh),
+        stale_at_wall: wall(board.due_at),
+        expires_at_wall: wall(board.expires_at),
+        failing_since: board.failing_since,
+        failing_since_wall: wall(board.failing_since),
+        unknown_kid_refreshes_asked: totals.asked,
+        unknown_kid_refreshes_suppressed: totals.suppressed,
+        lookups_refused_expired: totals.expired,
+        sets_served_stale: board.stale_episodes,
+        tokens_verified: totals.verified,
+        tokens_rejected: totals.rejected.iter().fold(0u64, |a, b| a.wrapping_add(*b)),
+        rejections: RULES
+            .iter()
+            .zip(totals.rejected)
+            .filter(|(_, n)| *n > 0)
+            .map(|(rule, n)| (*rule, n))
+            .collect(),
+        freshness: set.freshness(),
     }
 }

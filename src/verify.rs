@@ -141,7 +141,7 @@ impl Verifier {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<Verified<C>, VerifyError> {
-        self.run(token, None)
+        self.cache.counted(self.run(token, None))
     }
 
     /// Like [`verify`](Self::verify), but an unknown `kid` (that passed
@@ -158,7 +158,8 @@ impl Verifier {
         timeout: Duration,
     ) -> Result<Verified<C>, VerifyError> {
         // A caller passing `Duration::MAX` means "as long as it takes".
-        self.run(token, Some(crate::cache::deadline_after(timeout)))
+        let deadline = crate::cache::deadline_after(timeout);
+        self.cache.counted(self.run(token, Some(deadline)))
     }
 
     /// The cache this verifier reads keys from.
