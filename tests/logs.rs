@@ -136,7 +136,7 @@ fn first_set_rotation_and_a_failure_run_are_logged_once_each() {
     }
     let added = &rotations[0].2;
     assert!(
-        added.contains("added [\"rot\\\"\\n\\u{1b}[31m-xxx"),
+        added.contains("added [\"rot\\\"\\u{a}\\u{1b}[31m-xxx"),
         "{added}"
     );
     assert!(added.contains("…\"]"), "a long kid is truncated: {added}");

@@ -135,7 +135,7 @@ impl Serialize for Status {
         st.serialize_field("consecutive_failures", &self.consecutive_failures)?;
         st.serialize_field(
             "last_error",
-            &self.last_error.as_ref().map(ToString::to_string),
+            &self.last_error.as_ref().map(|e| crate::error::chain(e)),
         )?;
         st.serialize_field("lookups", &self.lookups)?;
         st.serialize_field("hits", &self.hits)?;
