@@ -21,7 +21,7 @@ use crate::error::{Error, FetchError, FetchErrorKind};
 use crate::event::{RefreshEvent, RefreshOutcome};
 use crate::fetch::{Fetch, FetchRequest, Validators};
 use crate::keyset::{KeySet, SetLimits};
-use crate::policy::{Demands, Outcome, Plan, Policy};
+use crate::policy::{Demands, Outcome, Plan, Policy, RefreshCause};
 use crate::shared::{Shared, DUE, MANUAL, MISS, NEGATIVE_CAPACITY, STOP, USAGE};
 use crate::stats::RefresherState;
 use crate::sync::{Arc, BellWait, Ordering};
@@ -146,10 +146,17 @@ impl Refresher {
                 self.fetcher.describe()
             );
             let previous = shared.current.load_full();
-            let result = self.fetch_and_publish(&mut validators);
+            let result = self.fetch_and_publish(&mut validators, cause);
             let done_at = shared.clock.now();
+            // A shared snapshot left its origin `age` ago: date the success
+            // then, so its deadlines stay those of the original fetch (the
+            // fleet rejects snapshots older than this clock can express).
+            let success_at = match &result {
+                Ok((_, age)) => done_at.checked_sub(*age).unwrap_or(done_at),
+                Err(_) => done_at,
+            };
             let outcome = match &result {
-                Ok(max_age) => Outcome::Success { max_age: *max_age },
+                Ok((max_age, _)) => Outcome::Success { max_age: *max_age },
                 Err(e) => Outcome::Failure {
                     transient: match e {
                         Error::Fetch(f) => f.is_transient(),
@@ -161,7 +168,7 @@ impl Refresher {
                     },
                 },
             };
-            self.policy.on_fetch_done(done_at, outcome);
+            self.policy.on_fetch_done(success_at, outcome);
             if result.is_ok() {
                 // Usage counts from this success on.
                 triggers.usage_base = shared.counters.usage_total();
@@ -222,14 +229,17 @@ impl Refresher {
         }
     }
 
-    /// Fetches, parses and publishes. `Ok` carries the lifetime hint.
+    /// Fetches, parses and publishes. `Ok` carries the lifetime hint and
+    /// the document's age.
     fn fetch_and_publish(
         &mut self,
         validators: &mut Validators,
-    ) -> Result<Option<Duration>, Error> {
+        cause: RefreshCause,
+    ) -> Result<(Option<Duration>, Duration), Error> {
         let request = FetchRequest {
             validators: validators.clone(),
             max_bytes: self.limits.max_bytes,
+            cause,
         };
         let fetcher = &mut self.fetcher;
         let response =
@@ -239,6 +249,7 @@ impl Refresher {
                     "the fetcher panicked",
                 ))
             })?;
+        let age = response.age();
         let (body, max_age, new_validators) = response.into_parts();
         let current = self.shared.current.load_full();
         match body {
@@ -251,7 +262,7 @@ impl Refresher {
                 if new_validators != Validators::default() {
                     *validators = new_validators;
                 }
-                Ok(max_age)
+                Ok((max_age, age))
             }
             Some(body) => {
                 let set = KeySet::parse(&body, current.generation() + 1, self.limits)?;
@@ -263,7 +274,7 @@ impl Refresher {
                 }
                 self.shared.current.store(Arc::new(set));
                 *validators = new_validators;
-                Ok(max_age)
+                Ok((max_age, age))
             }
         }
     }
@@ -300,7 +311,7 @@ impl Refresher {
 
     fn outcome_of(
         &self,
-        result: &Result<Option<Duration>, Error>,
+        result: &Result<(Option<Duration>, Duration), Error>,
         previous: &KeySet,
         now: Instant,
     ) -> RefreshOutcome {
