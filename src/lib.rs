@@ -28,6 +28,7 @@
 //! | [`Verifier`], [`VerifierBuilder`], [`Verified`], [`bearer_token`] | token verification on top of the cache |
 //! | [`VerifyError`], [`AlgorithmRejection`] | which rule rejected a token |
 //! | [`Error`], [`FetchError`], [`KeySetError`] | what went wrong |
+//! | [`Fleet`], [`FleetStats`] | instances sharing fetches: snapshot store (file, Redis), warm start, fleet lock |
 //! | [`Clock`] | injected time for the schedule |
 //! | `testing` (feature) | keys, tokens, an in-memory source and a loopback HTTPS IdP for tests |
 #![doc = include_str!("../README.md")]
@@ -39,12 +40,14 @@ mod clock;
 mod error;
 mod event;
 mod fetch;
+mod fleet;
 mod jwk;
 mod keyset;
 mod policy;
 mod refresher;
 mod shared;
 mod stats;
+mod store;
 mod sync;
 mod verify;
 
@@ -57,6 +60,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, FetchError, FetchErrorKind, KeySetError};
 pub use event::{RefreshEvent, RefreshOutcome};
 pub use fetch::{Fetch, FetchRequest, FetchResponse, FileFetcher, Validators};
+pub use fleet::{Fleet, FleetStats, RejectReason, SnapshotInfo};
 pub use jsonwebtoken::Algorithm;
 pub use jwk::{AlgorithmSet, Key, KeyType, SkipReason};
 pub use keyset::{KeySet, SkippedKey};
