@@ -7,6 +7,7 @@
 //! | `stats` | `node:stats origin used warm locks waits timeouts errors saved generation rejected` |
 //! | `refresh` | `node:ok` at once; a thread calls `refresh_now` |
 //! | `refresh-sync` | `node:refreshed ok` or `node:refreshed <error>` after `refresh_now` |
+//! | `refresh-loop N` | `node:ok` at once; later `node:looped <failures>` after N `refresh_now` |
 //! | `flood MS` | `node:ok` at once; a thread looks up unknown kids for MS ms |
 //! | `quit` | exits |
 
@@ -20,6 +21,8 @@ use jwks_sync::{Fleet, JwksCache};
 use super::PATIENCE;
 
 const ENV: &str = "JWKS_FLEET_NODE";
+/// The nodes' fleet key.
+pub const SECRET: &[u8] = b"fleet test secret";
 
 fn env_ms(name: &str) -> Option<Duration> {
     std::env::var(name)
@@ -53,7 +56,7 @@ pub fn node_main() {
     };
     let fleet = fleet.map(|f| {
         let mut f = f
-            .hmac_key(b"fleet test secret")
+            .hmac_key(SECRET)
             .lock_ttl(env_ms("NODE_LOCK_TTL_MS").unwrap_or(Duration::from_secs(3)));
         if let Some(guard) = env_ms("NODE_GUARD_MS") {
             f = f.guard(guard);
@@ -105,6 +108,15 @@ pub fn node_main() {
                     Err(e) => e.to_string().replace('\n', " "),
                 };
                 say(format!("refreshed {outcome}"));
+            }
+            Some("refresh-loop") => {
+                let n: u64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(10);
+                let cache = std::sync::Arc::clone(&cache);
+                std::thread::spawn(move || {
+                    let failed = (0..n).filter(|_| cache.refresh_now().is_err()).count();
+                    say(format!("looped {failed}"));
+                });
+                say("ok".to_owned());
             }
             Some("flood") => {
                 let ms = words.next().and_then(|w| w.parse().ok()).unwrap_or(1000);
@@ -197,6 +209,17 @@ impl Node {
                 Err(e) => panic!("node {}: no {prefix:?} answer ({e})", self.child.id()),
             }
         }
+    }
+
+    /// The next pending answer starting with `prefix`, without waiting
+    /// (other pending answers are dropped).
+    pub fn try_expect(&self, prefix: &str) -> Option<String> {
+        while let Ok(line) = self.lines.try_recv() {
+            if line.starts_with(prefix) {
+                return Some(line);
+            }
+        }
+        None
     }
 
     pub fn send(&mut self, command: &str) {
