@@ -32,6 +32,8 @@ impl std::fmt::Display for StoreError {
 }
 
 /// Whether a lock attempt won.
+// Only the Redis store takes locks.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lock {
     /// This caller holds the lock until it releases it or `ttl` passes.
