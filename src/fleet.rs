@@ -132,8 +132,9 @@ impl Fleet {
     }
 
     /// How recent a stored snapshot must be to stand in for an unknown-kid
-    /// or manual refresh (scheduled, usage and retry refreshes take one
-    /// still in the first half of its lifetime). With `N` instances
+    /// or manual refresh (scheduled, usage and retry refreshes take any
+    /// newer one this instance would not refresh yet: before its
+    /// background point, or before it is due). With `N` instances
     /// flooded by unknown kids, the origin sees about one fetch per
     /// window.
     ///

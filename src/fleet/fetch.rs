@@ -147,11 +147,18 @@ impl FleetFetch {
         if !self.newer_than_held(s) {
             return false;
         }
-        let recent = match cause {
-            RefreshCause::UnknownKid | RefreshCause::Manual => self.guard,
-            _ => Duration::from_millis(s.lifetime_ms) / 2,
-        };
-        s.age(now) <= recent
+        match cause {
+            RefreshCause::UnknownKid | RefreshCause::Manual => s.age(now) <= self.guard,
+            // Scheduled, usage, due, retry: any snapshot this instance would
+            // not refresh yet itself (before its background point, or before
+            // it is due when background refresh is off).
+            _ => {
+                let lifetime = self
+                    .policy
+                    .lifetime_for(s.max_age_ms.map(Duration::from_millis));
+                s.age(now) < lifetime.mul_f64(self.policy.background.unwrap_or(1.0))
+            }
+        }
     }
 
     /// Serves `s` to the refresher, dated from its original fetch.
