@@ -175,7 +175,10 @@ impl Refresher {
                 triggers.usage_arm = None;
             }
             if let (Ok(_), Some(kid)) = (&result, missed) {
-                if shared.current.load().get(&kid).is_none() {
+                // Negative only if absent from a set that left the origin
+                // after the kid was asked for (an older shared snapshot
+                // says nothing about a key published since).
+                if success_at >= now && shared.current.load().get(&kid).is_none() {
                     negative.add(kid, done_at + self.negative_ttl);
                     negative.publish(&shared);
                 }

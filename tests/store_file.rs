@@ -171,3 +171,41 @@ fn two_processes_writing_one_file_never_tear_it() {
     assert!(reads >= 20, "only {reads} reads");
     assert!(idp.requests(JWKS_PATH) >= saved);
 }
+
+#[test]
+fn a_kid_missing_from_an_older_shared_snapshot_is_not_locked_out() {
+    // B fetched a moment ago; the IdP then adds k2 (a replace rotation) and
+    // A, asked for k2, is served B's snapshot (recent, within the guard)
+    // instead of fetching. That snapshot predates the question, so it must
+    // not put k2 in A's negative cache (5 minutes by default): once A's
+    // cooldown has passed, the next miss fetches and finds k2.
+    let dir = TempDir::new("negative");
+    let idp = idp();
+    let fleet = Fleet::directory(&dir.0).guard(Duration::from_secs(30));
+    let build = || {
+        let cache = builder(&idp.jwks_url(), idp.ca_pem(), &fleet)
+            .unknown_kid_cooldown(Duration::from_millis(300))
+            .build()
+            .expect("settings");
+        cache.wait_ready(PATIENCE).expect("ready");
+        cache
+    };
+    let a = build();
+    let b = build();
+    b.refresh_now().expect("B fetches");
+    let fetches = idp.requests(JWKS_PATH);
+    let k1 = TestKey::generate(KeyAlg::Es256, "k1").expect("key");
+    let k2 = TestKey::generate(KeyAlg::Es256, "k2").expect("key");
+    idp.set_keys(&[&k1, &k2]);
+
+    assert!(
+        a.get_or_wait("k2", PATIENCE).is_err(),
+        "B's snapshot has no k2"
+    );
+    assert_eq!(idp.requests(JWKS_PATH), fetches, "served from B's snapshot");
+    let found = fleet_support::eventually(PATIENCE, || {
+        a.get_or_wait("k2", Duration::from_secs(2)).is_ok()
+    });
+    assert!(found, "k2 locked out of A by an older snapshot");
+    assert_eq!(idp.requests(JWKS_PATH), fetches + 1);
+}
