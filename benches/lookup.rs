@@ -4,7 +4,6 @@
 //! `cargo bench --bench lookup`
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex, RwLock};
@@ -16,33 +15,9 @@ use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use jwks_sync::testing::{jwks_json, KeyAlg, MemorySource, TestKey};
 use jwks_sync::JwksCache;
 
-/// The same FxHash the crate uses, so baselines differ only in how they
-/// share the map.
-#[derive(Default, Clone, Copy)]
-struct Fx(u64);
-
-impl Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.write(&[i]);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type Map = HashMap<String, Arc<u64>, BuildHasherDefault<Fx>>;
+/// The same FxHash the crate uses (rustc-hash), so baselines differ only
+/// in how they share the map.
+type Map = HashMap<String, Arc<u64>, rustc_hash::FxBuildHasher>;
 
 fn kids(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("key-{i:04}")).collect()

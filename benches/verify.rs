@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, Criterion};
 use jsonwebtoken::{DecodingKey, Validation};
-use jwks_sync::testing::TestKey;
+use jwks_sync::testing::{jsonwebtoken_algorithm, TestKey};
 use serde::Deserialize;
 use verify_support::*;
 
@@ -69,7 +69,7 @@ fn verify(c: &mut Criterion) {
         let (signing_input, signature) = token.rsplit_once('.').expect("three parts");
         let signature = URL_SAFE_NO_PAD.decode(signature).expect("base64url");
         let (parsed, decoding) = prebuilt(key);
-        let mut validation = Validation::new(alg);
+        let mut validation = Validation::new(jsonwebtoken_algorithm(alg));
         validation.set_issuer(&[ISS]);
         validation.set_audience(&[AUD]);
 

@@ -365,7 +365,8 @@ impl Builder {
     }
 
     /// HTTP: redirects followed per request (`0`: none). Every hop must be
-    /// `https` and go to an allowed host ([`allow_redirect_host`](Self::allow_redirect_host));
+    /// `https` and go to an allowed origin ([`allow_redirect_host`](Self::allow_redirect_host));
+    /// `Location` is resolved against the request URL as RFC 3986 §5.2 says;
     /// one more redirect than this fails the fetch with
     /// [`FetchErrorKind::Redirect`](crate::FetchErrorKind::Redirect).
     ///
@@ -375,12 +376,21 @@ impl Builder {
         self
     }
 
-    /// HTTP: lets redirects lead to `host` (a name or IP address, no port);
-    /// call again for more hosts. A redirect to any other host fails the
-    /// fetch.
+    /// HTTP: lets redirects lead to one more **origin** (scheme, host and
+    /// port; RFC 6454); call again for more. `origin` is one of:
     ///
-    /// Defaults to only the host of the configured URL (of the issuer, with
-    /// discovery, plus an allowed cross-origin `jwks_uri`'s host).
+    /// - `host` (a name or IP address): `https` on port 443;
+    /// - `host:port` (IPv6 as `[::1]:8443`): `https` on that port;
+    /// - `https://host[:port]`, the origin itself (`http://` only matters
+    ///   for loopback tests behind
+    ///   [`danger_accept_plain_http`](Self::danger_accept_plain_http)).
+    ///
+    /// A redirect to any other origin fails the fetch, including the same
+    /// host on another port or scheme. A malformed entry fails
+    /// [`build`](Self::build).
+    ///
+    /// Defaults to only the origin of the configured URL (of the issuer,
+    /// with discovery, plus an allowed cross-origin `jwks_uri`'s origin).
     pub fn allow_redirect_host(mut self, host: impl Into<String>) -> Self {
         self.http
             .touch("allow_redirect_host")

@@ -131,7 +131,7 @@ impl JwksCache {
     /// ```
     /// # let cache = jwks_sync::doc_cache();
     /// let algorithms = cache.with_key("k1", |key| key.algorithms())?;
-    /// assert!(algorithms.contains(jsonwebtoken::Algorithm::ES256));
+    /// assert!(algorithms.contains(jwks_sync::Algorithm::ES256));
     /// # Ok::<(), jwks_sync::Error>(())
     /// ```
     #[inline]

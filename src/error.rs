@@ -44,26 +44,20 @@ pub enum Error {
 }
 
 impl fmt::Display for Error {
+    /// This layer only: the cause, where there is one, is returned by
+    /// [`source`](std::error::Error::source), never repeated here, so that
+    /// reporters walking the chain (anyhow, `jwks`) print each text once.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::UnknownKid => f.write_str("no key with this kid in the key set"),
-            Error::NotReady { last_error: None } => f.write_str("no key set loaded yet"),
-            Error::NotReady {
-                last_error: Some(e),
-            } => write!(f, "no key set loaded yet: {e}"),
-            Error::Expired { since, last_error } => {
-                write!(
-                    f,
-                    "key set expired {}s ago and could not be refreshed",
-                    since.as_secs()
-                )?;
-                if let Some(e) = last_error {
-                    write!(f, ": {e}")?;
-                }
-                Ok(())
-            }
-            Error::Fetch(e) => write!(f, "fetching the key set failed: {e}"),
-            Error::KeySet(e) => write!(f, "key set rejected: {e}"),
+            Error::NotReady { .. } => f.write_str("no key set loaded yet"),
+            Error::Expired { since, .. } => write!(
+                f,
+                "key set expired {}s ago and could not be refreshed",
+                since.as_secs()
+            ),
+            Error::Fetch(_) => f.write_str("fetching the key set failed"),
+            Error::KeySet(_) => f.write_str("key set rejected"),
             Error::Timeout => f.write_str("timed out waiting for the key set refresher"),
             Error::Stopped => f.write_str("the key set refresher has stopped"),
             Error::Config(msg) => write!(f, "invalid configuration: {msg}"),
@@ -72,13 +66,33 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {
+    /// The cause: the fetch or document error, or for [`Error::NotReady`]
+    /// and [`Error::Expired`] the latest failed attempt.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Fetch(e) => Some(e),
             Error::KeySet(e) => Some(e),
+            Error::NotReady { last_error } | Error::Expired { last_error, .. } => {
+                last_error.as_deref().map(|e| e as _)
+            }
             _ => None,
         }
     }
+}
+
+/// Formats `error` and its whole `source()` chain as `a: b: c`, each
+/// layer's text once: the one-line form for logs and the CLI.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    use std::fmt::Write as _;
+    let mut out = error.to_string();
+    let mut next = error.source();
+    // Bounded: a cyclic or absurdly deep chain stops after 16 layers.
+    for _ in 0..16 {
+        let Some(e) = next else { break };
+        let _ = write!(out, ": {e}");
+        next = e.source();
+    }
+    out
 }
 
 impl From<FetchError> for Error {
@@ -201,6 +215,11 @@ pub enum KeySetError {
     NotJson(String),
     /// The document is not an object with a `keys` array.
     NoKeysArray,
+    /// An object outside the `keys` entries names this member twice (the
+    /// top level: `{"keys":[],"keys":[...]}`, or any object nested in
+    /// another member). Parsers disagree on which one counts, so the
+    /// document is refused. At most 64 characters of the name are kept.
+    RepeatedMember(String),
     /// The body exceeds the byte cap (`Builder::max_document_bytes`).
     TooLarge {
         /// The cap in bytes.
@@ -218,6 +237,11 @@ impl fmt::Display for KeySetError {
         match self {
             KeySetError::NotJson(e) => write!(f, "not valid json ({e})"),
             KeySetError::NoKeysArray => f.write_str("no \"keys\" array at the top level"),
+            KeySetError::RepeatedMember(name) => write!(
+                f,
+                "the document repeats the member \"{}\"",
+                crate::printable(name)
+            ),
             KeySetError::TooLarge { limit } => write!(f, "document over the {limit}-byte cap"),
             KeySetError::NoUsableKeys { skipped } => {
                 write!(f, "no usable key ({skipped} entries skipped)")
@@ -227,3 +251,66 @@ impl fmt::Display for KeySetError {
 }
 
 impl std::error::Error for KeySetError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::VerifyError;
+    use std::error::Error as _;
+
+    /// Each layer's own text, outermost first.
+    fn layers(e: &dyn std::error::Error) -> Vec<String> {
+        let mut out = vec![e.to_string()];
+        let mut next = e.source();
+        while let Some(e) = next {
+            out.push(e.to_string());
+            next = e.source();
+        }
+        out
+    }
+
+    #[test]
+    fn every_layer_says_its_text_once_and_the_cause_is_reachable() {
+        let fetch = FetchError::new(FetchErrorKind::Status(503), "service unavailable");
+        let cause = Error::Fetch(fetch.clone());
+        let cases: Vec<Box<dyn std::error::Error>> = vec![
+            Box::new(cause.clone()),
+            Box::new(Error::KeySet(KeySetError::NoKeysArray)),
+            Box::new(Error::NotReady {
+                last_error: Some(Box::new(cause.clone())),
+            }),
+            Box::new(Error::Expired {
+                since: Duration::from_secs(5),
+                last_error: Some(Box::new(cause.clone())),
+            }),
+            Box::new(VerifyError::KeySet(Error::NotReady {
+                last_error: Some(Box::new(cause.clone())),
+            })),
+        ];
+        for e in &cases {
+            let layers = layers(e.as_ref());
+            assert!(layers.len() >= 2, "{layers:?}");
+            // No layer repeats the text of the layers below it.
+            for (i, outer) in layers.iter().enumerate() {
+                for inner in &layers[i + 1..] {
+                    assert!(
+                        !outer.contains(inner.as_str()),
+                        "{outer:?} repeats {inner:?}"
+                    );
+                }
+            }
+            // The one-line chain holds each text exactly once.
+            let line = chain(e.as_ref());
+            for layer in &layers {
+                assert_eq!(line.matches(layer.as_str()).count(), 1, "{line}");
+            }
+        }
+        // NotReady and Expired lead to the fetch error itself.
+        let not_ready = Error::NotReady {
+            last_error: Some(Box::new(cause)),
+        };
+        let root = not_ready.source().and_then(|e| e.source());
+        assert_eq!(root.map(ToString::to_string), Some(fetch.to_string()));
+        assert!(Error::NotReady { last_error: None }.source().is_none());
+    }
+}

@@ -1,6 +1,7 @@
 //! What the refresher reports after each fetch, for logs, metrics and
 //! `jwks watch`: see [`Builder::on_refresh`](crate::Builder::on_refresh).
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::error::Error;
@@ -19,6 +20,10 @@ pub struct RefreshEvent {
 }
 
 /// The result of one fetch.
+///
+/// The kids in [`Updated`](Self::Updated) are exactly as published;
+/// `Display` gives one line for humans with each kid escaped by
+/// [`printable`](crate::printable) (at most 16 kids listed per side).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum RefreshOutcome {
@@ -49,4 +54,53 @@ pub enum RefreshOutcome {
         /// When the refresher will try again by itself.
         retry_in: Option<Duration>,
     },
+}
+
+impl fmt::Display for RefreshOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn kids(f: &mut fmt::Formatter<'_>, what: &str, kids: &[String]) -> fmt::Result {
+            if kids.is_empty() {
+                return Ok(());
+            }
+            write!(f, ", {what}")?;
+            for (i, kid) in kids.iter().take(16).enumerate() {
+                let sep = if i == 0 { " " } else { ", " };
+                write!(f, "{sep}\"{}\"", crate::printable(kid))?;
+            }
+            if kids.len() > 16 {
+                write!(f, " and {} more", kids.len() - 16)?;
+            }
+            Ok(())
+        }
+        match self {
+            RefreshOutcome::Updated {
+                generation,
+                added,
+                removed,
+                skipped,
+                lifetime,
+            } => {
+                write!(f, "updated to generation {generation}")?;
+                kids(f, "added", added)?;
+                kids(f, "removed", removed)?;
+                write!(
+                    f,
+                    ", {skipped} entries skipped, lifetime {}s",
+                    lifetime.as_secs()
+                )
+            }
+            RefreshOutcome::NotModified { lifetime } => {
+                write!(f, "not modified, lifetime {}s", lifetime.as_secs())
+            }
+            RefreshOutcome::Failed {
+                error,
+                consecutive_failures,
+                ..
+            } => write!(
+                f,
+                "failed ({consecutive_failures} in a row): {}",
+                crate::error::chain(error)
+            ),
+        }
+    }
 }

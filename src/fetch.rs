@@ -18,6 +18,7 @@ mod freshness;
 mod http;
 mod options;
 mod spki;
+mod target;
 mod url;
 
 pub(crate) use discovery::IssuerFetcher;

@@ -6,8 +6,11 @@ use std::fmt;
 use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
+
+use crate::algorithm::Algorithm;
+use crate::printable;
+use crate::sync::Arc;
 
 /// Limits applied to each entry; set through the builder.
 #[derive(Debug, Clone, Copy)]
@@ -60,8 +63,7 @@ const ALL_ASYMMETRIC: [Algorithm; 9] = [
 ];
 
 fn bit(alg: Algorithm) -> u16 {
-    // HMAC and any algorithm added to jsonwebtoken later map to no bit: a
-    // remote key set never vouches for them.
+    // HMAC maps to no bit: a remote key set never vouches for it.
     match alg {
         Algorithm::RS256 => 1 << 0,
         Algorithm::RS384 => 1 << 1,
@@ -82,7 +84,7 @@ impl AlgorithmSet {
         Self(0)
     }
 
-    /// Every asymmetric algorithm jsonwebtoken verifies (no HMAC, no `none`).
+    /// Every asymmetric algorithm this crate verifies (no HMAC, no `none`).
     pub fn asymmetric() -> Self {
         ALL_ASYMMETRIC.into_iter().collect()
     }
@@ -134,14 +136,21 @@ impl fmt::Debug for AlgorithmSet {
 }
 
 /// A usable verification key, built once when the set was fetched.
+///
+/// Several keys may share a kid (a rotation that kept the kid, or an RSA
+/// and an EC key under one name): the first in document order is the one
+/// a lookup by kid returns, and it links to the others
+/// ([`next_same_kid`](Self::next_same_kid)), at most
+/// [`MAX_KEYS_PER_KID`](crate::KeySet::MAX_KEYS_PER_KID) in all.
 pub struct Key {
     kid: Option<Box<str>>,
     key_type: KeyType,
     algorithms: AlgorithmSet,
-    decoding: DecodingKey,
     /// One aws-lc key per algorithm in `algorithms`, parsed at refresh time
     /// so that verifying a token never parses key material.
     verifiers: Box<[(Algorithm, ParsedPublicKey)]>,
+    /// The next usable key of the document under the same kid.
+    next_same_kid: Option<Arc<Key>>,
 }
 
 impl Key {
@@ -167,22 +176,42 @@ impl Key {
         self.algorithms.contains(alg)
     }
 
-    /// The pre-built `jsonwebtoken` key. Check [`Key::allows`] for the
-    /// token's `alg` before using it.
-    pub fn decoding_key(&self) -> &DecodingKey {
-        &self.decoding
+    /// The next usable key published under the same kid, in document order
+    /// (`None` for the last one, and for keys without a kid). The verifier
+    /// tries every candidate bound to the token's `alg`; a caller doing its
+    /// own verification with [`JwksCache::with_key`](crate::JwksCache::with_key)
+    /// should too.
+    pub fn next_same_kid(&self) -> Option<&Arc<Key>> {
+        self.next_same_kid.as_ref()
+    }
+
+    /// This key and the ones after it under the same kid, in document order.
+    pub fn same_kid(&self) -> impl Iterator<Item = &Key> {
+        std::iter::successors(Some(self), |k| k.next_same_kid.as_deref())
+    }
+
+    /// Links `next` as the following key under the same kid.
+    pub(crate) fn set_next_same_kid(&mut self, next: Arc<Key>) {
+        self.next_same_kid = Some(next);
     }
 
     /// Whether `signature` is a valid `alg` signature of `message` under
-    /// this key, checked with the key parsed at refresh time. `false` when
-    /// the key is not bound to `alg`.
+    /// this key, checked with the key parsed at refresh time (no parsing
+    /// here). `false` when the key is not bound to `alg`. For a JWS,
+    /// `message` is `header.payload` as sent and `signature` the decoded
+    /// third part (ECDSA: `r || s`). Most callers want
+    /// [`Verifier`](crate::Verifier), which applies every other rule too.
+    ///
+    /// ```
+    /// # let cache = jwks_sync::doc_cache();
+    /// let ok = cache.with_key("k1", |key| {
+    ///     key.verify_signature(jwks_sync::Algorithm::ES256, b"header.payload", &[0u8; 64])
+    /// })?;
+    /// assert!(!ok);
+    /// # Ok::<(), jwks_sync::Error>(())
+    /// ```
     #[inline]
-    pub(crate) fn verify_signature(
-        &self,
-        alg: Algorithm,
-        message: &[u8],
-        signature: &[u8],
-    ) -> bool {
+    pub fn verify_signature(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
         self.verifiers
             .iter()
             .find(|(bound, _)| *bound == alg)
@@ -196,6 +225,7 @@ impl fmt::Debug for Key {
             .field("kid", &self.kid)
             .field("key_type", &self.key_type)
             .field("algorithms", &self.algorithms)
+            .field("more_under_kid", &(self.same_kid().count() - 1))
             .finish_non_exhaustive()
     }
 }
@@ -232,19 +262,30 @@ pub enum SkipReason {
     InvalidKey,
     /// `kid` longer than `Builder::max_kid_len`.
     KidTooLong(usize),
-    /// An earlier usable entry has the same `kid` (the first one wins).
+    /// Already [`KeySet::MAX_KEYS_PER_KID`](crate::KeySet::MAX_KEYS_PER_KID)
+    /// usable entries have this `kid`; the ones beyond are not kept.
     DuplicateKid,
     /// The entry is past `Builder::max_keys`.
     TooManyKeys,
+    /// The entry names this member twice (or an object inside it does):
+    /// parsers disagree on which one counts, so the entry is not used. At
+    /// most 64 characters of the name are kept.
+    RepeatedMember(String),
 }
 
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SkipReason::Malformed(member) => write!(f, "malformed member {member}"),
-            SkipReason::UnsupportedKeyType(kty) => write!(f, "unsupported kty {kty:?}"),
-            SkipReason::UnsupportedCurve(crv) => write!(f, "unsupported crv {crv:?}"),
-            SkipReason::UnsupportedAlgorithm(alg) => write!(f, "unsupported alg {alg:?}"),
+            SkipReason::UnsupportedKeyType(kty) => {
+                write!(f, "unsupported kty \"{}\"", printable(kty))
+            }
+            SkipReason::UnsupportedCurve(crv) => {
+                write!(f, "unsupported crv \"{}\"", printable(crv))
+            }
+            SkipReason::UnsupportedAlgorithm(alg) => {
+                write!(f, "unsupported alg \"{}\"", printable(alg))
+            }
             SkipReason::NotForSignatures => f.write_str("use is not \"sig\""),
             SkipReason::NoVerifyOperation => f.write_str("key_ops lacks \"verify\""),
             SkipReason::Symmetric => f.write_str("symmetric (oct) key"),
@@ -255,8 +296,11 @@ impl fmt::Display for SkipReason {
             SkipReason::BadCoordinateLength => f.write_str("coordinate length wrong for curve"),
             SkipReason::InvalidKey => f.write_str("rejected by the crypto library"),
             SkipReason::KidTooLong(len) => write!(f, "kid of {len} bytes over the limit"),
-            SkipReason::DuplicateKid => f.write_str("duplicate kid (first entry kept)"),
+            SkipReason::DuplicateKid => f.write_str("more than 4 keys under this kid"),
             SkipReason::TooManyKeys => f.write_str("over the key-count limit"),
+            SkipReason::RepeatedMember(name) => {
+                write!(f, "repeats the member \"{}\"", crate::printable(name))
+            }
         }
     }
 }
@@ -297,7 +341,7 @@ pub(crate) fn parse_entry(entry: &Value, limits: KeyLimits) -> Result<Key, SkipR
     {
         return Err(SkipReason::PrivateKeyMaterial);
     }
-    let (key_type, family, decoding, material) = match kty {
+    let (key_type, family, material) = match kty {
         "RSA" => rsa(obj)?,
         "EC" => ec(obj)?,
         "OKP" => okp(obj)?,
@@ -316,8 +360,8 @@ pub(crate) fn parse_entry(entry: &Value, limits: KeyLimits) -> Result<Key, SkipR
         kid: kid.map(Box::from),
         key_type,
         algorithms,
-        decoding,
         verifiers,
+        next_same_kid: None,
     })
 }
 
@@ -378,7 +422,7 @@ fn parse_alg(name: &str) -> Result<Algorithm, SkipReason> {
     Ok(alg)
 }
 
-type Built = (KeyType, AlgorithmSet, DecodingKey, Material);
+type Built = (KeyType, AlgorithmSet, Material);
 
 fn rsa(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
     let n = b64_member(obj, "n")?;
@@ -404,7 +448,6 @@ fn rsa(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
     Ok((
         KeyType::Rsa { bits },
         family,
-        DecodingKey::from_rsa_raw_components(n, e),
         Material::Rsa {
             n: n.to_vec(),
             e: e.to_vec(),
@@ -431,7 +474,6 @@ fn ec(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
     Ok((
         key_type,
         std::iter::once(alg).collect(),
-        DecodingKey::from_ec_der(&point),
         Material::Ec(point),
     ))
 }
@@ -448,7 +490,6 @@ fn okp(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
     Ok((
         KeyType::Ed25519,
         std::iter::once(Algorithm::EdDSA).collect(),
-        DecodingKey::from_ed_der(&x),
         Material::Ed25519(x),
     ))
 }

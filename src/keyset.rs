@@ -6,11 +6,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use serde_json::Value;
 
 use crate::error::KeySetError;
+use crate::json;
 use crate::jwk::{parse_entry, Key, KeyLimits, SkipReason};
 use crate::sync::{Arc, AtomicU8, Ordering};
 
@@ -32,14 +32,28 @@ impl SetLimits {
 }
 
 /// One entry of a document that was not used, and why.
+///
+/// `Display` gives one line for humans, the kid escaped with
+/// [`printable`](crate::printable): `entry 3 (kid "k\u{202e}1"): ...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedKey {
     /// Position in the document's `keys` array.
     pub index: usize,
-    /// The entry's `kid` if it had a string one (at most 64 characters kept).
+    /// The entry's `kid` if it had a string one (at most 64 characters
+    /// kept, exactly as published: control and bidi characters included).
     pub kid: Option<String>,
     /// Why it was skipped.
     pub reason: SkipReason,
+}
+
+impl fmt::Display for SkippedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "entry {}", self.index)?;
+        if let Some(kid) = &self.kid {
+            write!(f, " (kid \"{}\")", crate::printable(kid))?;
+        }
+        write!(f, ": {}", self.reason)
+    }
 }
 
 /// How far past its lifetime the published set is. Stored in the set itself
@@ -75,36 +89,12 @@ impl Freshness {
     }
 }
 
-/// FxHash: kids are short and chosen by the identity provider, and the map
-/// is never grown from request data, so a fast non-keyed hash is safe here.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct FxHasher(u64);
+/// FxHash (rustc-hash): kids are short and chosen by the identity
+/// provider, and the map is never grown from request data, so a fast
+/// non-keyed hash is safe here.
+type KidHasher = rustc_hash::FxBuildHasher;
 
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.write(&[i]);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type KidMap = HashMap<Box<str>, Arc<Key>, BuildHasherDefault<FxHasher>>;
+type KidMap = HashMap<Box<str>, Arc<Key>, KidHasher>;
 
 /// A parsed, immutable key set as published by the refresher.
 pub struct KeySet {
@@ -129,10 +119,14 @@ impl KeySet {
 
     /// Parses a JWKS document (RFC 7517 §5). Unusable entries are skipped and
     /// recorded; the document fails only when it is not JSON, has no `keys`
-    /// array, exceeds the byte cap, or leaves no usable key.
+    /// array, repeats a member outside the entries (at any depth), exceeds
+    /// the byte cap, or leaves no usable key. An entry that repeats a
+    /// member (at any depth) is skipped as [`SkipReason::RepeatedMember`].
     ///
-    /// Duplicate kids: the first *usable* entry with a kid wins; later ones
-    /// are skipped as [`SkipReason::DuplicateKid`].
+    /// Several usable entries with one kid: all are kept (up to
+    /// [`MAX_KEYS_PER_KID`](Self::MAX_KEYS_PER_KID), later ones are skipped
+    /// as [`SkipReason::DuplicateKid`]); the first is the one
+    /// [`get`](Self::get) returns, linked to the others.
     pub(crate) fn parse(
         body: &[u8],
         generation: u64,
@@ -152,32 +146,37 @@ impl KeySet {
                 limit: limits.max_bytes,
             });
         }
-        let doc: Value = serde_json::from_slice(body).map_err(|e| {
+        let doc = json::jwks_from_slice(body).map_err(|e| {
             KeySetError::NotJson(format!("line {} column {}", e.line(), e.column()))
         })?;
-        let entries = doc
-            .get("keys")
-            .and_then(Value::as_array)
-            .ok_or(KeySetError::NoKeysArray)?;
-        let mut by_kid = KidMap::default();
-        let mut keys = Vec::new();
+        if let Some(name) = doc.repeated {
+            return Err(KeySetError::RepeatedMember(name.chars().take(64).collect()));
+        }
+        let entries = doc.keys.ok_or(KeySetError::NoKeysArray)?;
+        // Usable keys in document order, and for each kid the positions
+        // (in `usable`) of its keys, at most MAX_KEYS_PER_KID.
+        let mut usable: Vec<Key> = Vec::new();
+        let mut per_kid: HashMap<Box<str>, Vec<usize>, KidHasher> = HashMap::default();
         let mut skipped = Vec::new();
-        for (index, entry) in entries.iter().enumerate() {
+        for (index, checked) in entries.iter().enumerate() {
+            let entry = &checked.value;
             let kid = entry.get("kid").and_then(Value::as_str);
             let result = if index >= limits.max_keys {
                 Err(SkipReason::TooManyKeys)
+            } else if let Some(name) = &checked.repeated {
+                Err(SkipReason::RepeatedMember(name.chars().take(64).collect()))
             } else {
                 parse_entry(entry, limits.key)
             };
             let outcome = result.and_then(|key| {
-                let key = Arc::new(key);
                 if let Some(kid) = key.kid() {
-                    if by_kid.contains_key(kid) {
+                    let positions = per_kid.entry(Box::from(kid)).or_default();
+                    if positions.len() >= Self::MAX_KEYS_PER_KID {
                         return Err(SkipReason::DuplicateKid);
                     }
-                    by_kid.insert(Box::from(kid), Arc::clone(&key));
+                    positions.push(usable.len());
                 }
-                keys.push(key);
+                usable.push(key);
                 Ok(())
             });
             if let Err(reason) = outcome {
@@ -188,6 +187,7 @@ impl KeySet {
                 });
             }
         }
+        let (by_kid, keys) = link(usable, per_kid);
         if keys.is_empty() && !allow_empty {
             return Err(KeySetError::NoUsableKeys {
                 skipped: skipped.len(),
@@ -231,10 +231,23 @@ impl KeySet {
         Self::parse_entries(document, 1, SetLimits::DEFAULT, true)
     }
 
-    /// The key with this `kid`, if the set has a usable one.
+    /// At most this many usable keys are kept under one kid; the verifier
+    /// tries each one bound to a token's `alg`, in document order.
+    pub const MAX_KEYS_PER_KID: usize = 4;
+
+    /// The first usable key (in document order) with this `kid`. When the
+    /// document published several under it, the others follow through
+    /// [`Key::next_same_kid`] / [`Key::same_kid`]; see
+    /// [`candidates`](Self::candidates).
     #[inline]
     pub fn get(&self, kid: &str) -> Option<&Arc<Key>> {
         self.by_kid.get(kid)
+    }
+
+    /// Every usable key with this `kid`, in document order (at most
+    /// [`MAX_KEYS_PER_KID`](Self::MAX_KEYS_PER_KID)).
+    pub fn candidates(&self, kid: &str) -> impl Iterator<Item = &Key> {
+        self.by_kid.get(kid).into_iter().flat_map(|k| k.same_kid())
     }
 
     /// Every usable key, in document order (including keys without a kid).
@@ -274,6 +287,41 @@ impl fmt::Debug for KeySet {
             .field("skipped", &self.skipped)
             .finish()
     }
+}
+
+/// Wraps the usable keys in `Arc`s, each linked to the next key under its
+/// kid, and indexes the first key of each kid.
+fn link(
+    usable: Vec<Key>,
+    per_kid: HashMap<Box<str>, Vec<usize>, KidHasher>,
+) -> (KidMap, Vec<Arc<Key>>) {
+    let mut slots: Vec<Option<Key>> = usable.into_iter().map(Some).collect();
+    let mut arcs: Vec<Option<Arc<Key>>> = slots.iter().map(|_| None).collect();
+    let mut by_kid = KidMap::default();
+    for (kid, positions) in per_kid {
+        // Last to first, so each key can point at the one after it.
+        let mut next: Option<Arc<Key>> = None;
+        for &pos in positions.iter().rev() {
+            if let Some(mut key) = slots[pos].take() {
+                if let Some(next) = next.take() {
+                    key.set_next_same_kid(next);
+                }
+                let key = Arc::new(key);
+                arcs[pos] = Some(Arc::clone(&key));
+                next = Some(key);
+            }
+        }
+        if let Some(first) = next {
+            by_kid.insert(kid, first);
+        }
+    }
+    // Keys without a kid were not in any group.
+    let keys = arcs
+        .into_iter()
+        .zip(slots)
+        .filter_map(|(arc, slot)| arc.or_else(|| slot.map(Arc::new)))
+        .collect();
+    (by_kid, keys)
 }
 
 #[cfg(test)]

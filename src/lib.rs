@@ -23,17 +23,21 @@
 //! | [`Builder::inspect`], [`Inspection`] | one fetch for tools: document, cache headers, lifetime |
 //! | [`JwksCache::builder`], [`JwksCache::from_issuer`] | the HTTPS source and OpenID discovery |
 //! | [`Fetch`], [`FileFetcher`] | where documents come from |
-//! | [`Key`], [`KeySet`], [`SkipReason`] | what a fetch produced |
+//! | [`Key`], [`KeySet`], [`SkipReason`] | what a fetch produced (several keys may share a kid: [`Key::same_kid`]) |
+//! | [`Algorithm`], [`AlgorithmSet`] | JWS algorithm names, the crate's own |
 //! | [`Status`], [`RefreshEvent`] | counters and schedule; a hook per fetch |
 //! | [`Verifier`], [`VerifierBuilder`], [`Verified`], [`bearer_token`] | token verification on top of the cache |
 //! | [`VerifyError`], [`AlgorithmRejection`] | which rule rejected a token |
-//! | [`Error`], [`FetchError`], [`KeySetError`] | what went wrong |
+//! | [`VerifyError::code`], [`VerifyError::http_status`], [`BearerChallenge`] | errors as HTTP answers (RFC 6750) |
+//! | [`Error`], [`FetchError`], [`KeySetError`] | what went wrong (`Display` one layer, `source()` the cause) |
+//! | [`printable`] | attacker-chosen text (kids) made safe to show |
 //! | [`Fleet`], [`FleetStats`] | instances sharing fetches: snapshot store (file, Redis), warm start, fleet lock |
 //! | [`Clock`] | injected time for the schedule |
 //! | `testing` (feature) | keys, tokens, an in-memory source and a loopback HTTPS IdP for tests |
 #![doc = include_str!("../README.md")]
 #![doc(test(attr(deny(warnings))))]
 
+mod algorithm;
 mod builder;
 mod cache;
 mod clock;
@@ -41,9 +45,11 @@ mod error;
 mod event;
 mod fetch;
 mod fleet;
+mod json;
 mod jwk;
 mod keyset;
 mod policy;
+mod printable;
 mod refresher;
 mod shared;
 mod stats;
@@ -54,6 +60,7 @@ mod verify;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use builder::{Builder, Inspection};
 pub use cache::JwksCache;
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -61,14 +68,14 @@ pub use error::{Error, FetchError, FetchErrorKind, KeySetError};
 pub use event::{RefreshEvent, RefreshOutcome};
 pub use fetch::{Fetch, FetchRequest, FetchResponse, FileFetcher, Validators};
 pub use fleet::{Fleet, FleetStats, RejectReason, SnapshotInfo};
-pub use jsonwebtoken::Algorithm;
 pub use jwk::{AlgorithmSet, Key, KeyType, SkipReason};
 pub use keyset::{KeySet, SkippedKey};
 pub use policy::{RefreshCause, RefreshStrategy};
+pub use printable::{printable, Printable};
 pub use stats::{RefreshCounts, RefresherState, Status};
 pub use verify::{
-    bearer_token, AlgorithmRejection, NoKidPolicy, TokenHeader, Verified, Verifier,
-    VerifierBuilder, VerifyError,
+    bearer_token, AlgorithmRejection, BearerChallenge, NoKidPolicy, TokenHeader, Verified,
+    Verifier, VerifierBuilder, VerifyError,
 };
 
 #[cfg(feature = "testing")]

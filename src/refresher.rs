@@ -197,8 +197,9 @@ impl Refresher {
                     Ok(_) => board.last_error = None,
                     Err(e) => {
                         log::warn!(
-                            "jwks-sync: refresh from {} failed: {e}",
-                            self.fetcher.describe()
+                            "jwks-sync: refresh from {} failed: {}",
+                            self.fetcher.describe(),
+                            crate::error::chain(e)
                         );
                         board.fetch_failures += 1;
                         board.last_error = Some(e.clone());

@@ -17,7 +17,11 @@
 //! 5. **Key**: by `kid` inside [`JwksCache::with_key`] (lock-free, no
 //!    reference count touched); without a `kid`, the one usable key bound to
 //!    the `alg`, per [`NoKidPolicy`]. The key must be bound to the header's
-//!    `alg`.
+//!    `alg`. When the set publishes several keys under the kid (up to
+//!    [`KeySet::MAX_KEYS_PER_KID`](crate::KeySet::MAX_KEYS_PER_KID)), the
+//!    ones bound to the `alg` are the candidates, tried in document order:
+//!    none is [`VerifyError::KeyAlgorithmMismatch`], none verifying is
+//!    [`VerifyError::BadSignature`]. No key is trusted for being first.
 //! 6. **Signature**: checked with the aws-lc key parsed when the key set
 //!    was fetched (no key parsing per token).
 //! 7. **Typed claims**: deserialized into the caller's type.
@@ -26,15 +30,17 @@ mod bearer;
 mod builder;
 mod claims;
 mod error;
+mod fit;
 mod header;
+mod http;
 mod json;
 
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::algorithm::Algorithm;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::Algorithm;
 use serde::de::DeserializeOwned;
 
 use crate::cache::JwksCache;
@@ -46,6 +52,7 @@ pub use builder::VerifierBuilder;
 use claims::ClaimRules;
 pub use error::{AlgorithmRejection, VerifyError};
 pub use header::TokenHeader;
+pub use http::BearerChallenge;
 
 /// What to do with a token whose header has no `kid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -202,28 +209,33 @@ impl Verifier {
         )?;
 
         let alg = header.alg;
-        let check = |key: &Key| {
-            if !key.allows(alg) {
-                return Err(VerifyError::KeyAlgorithmMismatch {
+        // Every key under the kid bound to `alg` is tried, in document
+        // order (at most `KeySet::MAX_KEYS_PER_KID`); none bound to it is
+        // the algorithm-confusion rule.
+        let check = |first: &Key| {
+            let mut bound = false;
+            for key in first.same_kid().filter(|k| k.allows(alg)) {
+                bound = true;
+                if key.verify_signature(alg, parts.signing_input, signature) {
+                    return Ok(());
+                }
+            }
+            Err(if bound {
+                VerifyError::BadSignature
+            } else {
+                VerifyError::KeyAlgorithmMismatch {
                     alg,
-                    key: key.key_type(),
-                });
-            }
-            if !key.verify_signature(alg, parts.signing_input, signature) {
-                return Err(VerifyError::BadSignature);
-            }
-            Ok(())
+                    key: first.key_type(),
+                }
+            })
         };
         match header.kid.as_deref() {
             Some(kid) => self.by_kid(kid, wait, &check)?,
             None => self.without_kid(alg, wait, &check)?,
         }
 
-        let claims =
-            serde_json::from_slice::<C>(claims_json).map_err(|e| VerifyError::ClaimsType {
-                line: e.line(),
-                column: e.column(),
-            })?;
+        let claims = serde_json::from_slice::<C>(claims_json)
+            .map_err(|e| fit::claims_type_error(claims_json, &e))?;
         Ok(Verified {
             claims,
             header: header.to_owned(),

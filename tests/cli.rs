@@ -1,6 +1,8 @@
 //! The `jwks` binary, run as a user would, against files and the test IdP.
 
 mod common;
+#[path = "cli/messages.rs"]
+mod messages;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::PathBuf;
@@ -90,7 +92,8 @@ fn inspect_lists_every_key_with_its_verdict() {
         &json!({"keys": [doc["keys"][3]]}).to_string(),
     );
     let out = run(&["inspect", "--json", &only_bad]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // No usable key: exit 2, as verify would reject the set.
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(report["keys"][0]["usable"], json!(false));
     assert_eq!(
@@ -272,4 +275,25 @@ fn watch_prints_a_rotation_within_one_refresh() {
     let line = rotation.unwrap_or_else(|| panic!("no rotation line within 3 s"));
     assert!(line.contains("removed k1"), "{line}");
     assert!(took <= Duration::from_millis(2500), "{took:?}");
+}
+
+#[test]
+fn inspect_escapes_hostile_kids_in_its_table() {
+    let doc = json!({"keys": [
+        common::es("k\u{202e}1\u{1b}[2J").jwk(),
+        {"kty": "oct", "kid": "s\u{2066}\n", "k": "c2VjcmV0"},
+    ]});
+    let dir = temp_dir("inspect-hostile");
+    let file = write(&dir, "jwks.json", &doc.to_string());
+    let out = run(&["inspect", &file]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains(r"k\u{202e}1\u{1b}[2J"), "{stdout}");
+    assert!(stdout.contains(r"s\u{2066}\u{a}"), "{stdout}");
+    assert!(
+        !stdout
+            .chars()
+            .any(|c| matches!(c, '\u{1b}' | '\u{202e}' | '\u{2066}')),
+        "{stdout:?}"
+    );
 }

@@ -5,8 +5,13 @@
 //! with the timing-sensitive CLI tests (`watch`).
 
 use std::process::Command;
+use std::sync::Mutex;
 
 use serde_json::Value;
+
+/// One demo at a time: each keeps the cores busy, and the JSON test's
+/// timing bounds assume it runs alone.
+static ONE_DEMO: Mutex<()> = Mutex::new(());
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -14,6 +19,7 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn demo_json_summary_holds_its_promises() {
+    let _alone = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
     let secs = 10.0;
     let out = Command::new(env!("CARGO_BIN_EXE_jwks"))
         .args(["demo", "--duration", "10", "--threads", "3", "--json"])
@@ -81,4 +87,28 @@ fn demo_json_summary_holds_its_promises() {
         sum["outage"]
     );
     assert!(n(&sum["lookups"]["hit_rate"]) > 0.99, "{}", sum["lookups"]);
+    assert_eq!(
+        sum["verdict"]["pass"],
+        Value::Bool(true),
+        "{}",
+        sum["verdict"]
+    );
+}
+
+#[test]
+fn demo_text_shows_progress_off_a_terminal_and_ends_with_a_verdict() {
+    let _alone = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
+    // stderr is a pipe here, as in CI logs: plain progress lines, not silence
+    // and not a line redrawn with carriage returns.
+    let out = Command::new(env!("CARGO_BIN_EXE_jwks"))
+        .args(["demo", "--duration", "6", "--threads", "1"])
+        .output()
+        .expect("the binary runs");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let progress: Vec<&str> = stderr.lines().filter(|l| l.starts_with('[')).collect();
+    assert!(progress.len() >= 2, "periodic lines: {stderr:?}");
+    assert!(!stderr.contains(['\r', '\u{1b}']), "{stderr:?}");
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(last.starts_with("verdict         PASS"), "{stdout}");
 }

@@ -132,6 +132,25 @@ fn an_incomplete_discovery_document_is_rejected() {
 }
 
 #[test]
+fn a_discovery_document_repeating_a_member_is_rejected() {
+    let idp = idp_with_k1();
+    // Which jwks_uri counts would depend on the parser: neither is used.
+    let doc = format!(
+        r#"{{"issuer":"{}","jwks_uri":"{}","jwks_uri":"https://evil.example/keys"}}"#,
+        idp.issuer(),
+        idp.jwks_url()
+    );
+    idp.set_document(DISCOVERY_PATH, doc);
+    let e = first_load_error(issuer_builder(&idp));
+    assert_eq!(e.kind(), FetchErrorKind::Discovery);
+    assert!(
+        e.message().contains("repeats the member \"jwks_uri\""),
+        "{e}"
+    );
+    assert_eq!(idp.requests(JWKS_PATH), 0);
+}
+
+#[test]
 fn a_failing_discovery_endpoint_keeps_its_status_and_is_retried_later() {
     let idp = idp_with_k1();
     idp.set_fault(

@@ -327,20 +327,27 @@ fn a_redirect_to_another_host_is_refused() {
 
 #[test]
 fn a_redirect_to_an_allowed_host_is_followed() {
-    let t = loaded(|b| b.allow_redirect_host("LOCALHOST"));
-    t.idp.set_document("/moved", jwks_json(&[&es("k2")]));
-    t.idp.set_fault(
+    // The allow-list holds origins: the other name with the IdP's port.
+    let idp = TestIdp::start().expect("test IdP starts");
+    idp.set_keys(&[&es("k1")]);
+    let cache = builder_for(&idp)
+        .allow_redirect_host(format!("LOCALHOST:{}", idp.port()))
+        .build()
+        .expect("valid settings");
+    cache.wait_ready(PATIENCE).expect("first fetch succeeds");
+    idp.set_document("/moved", jwks_json(&[&es("k2")]));
+    idp.set_fault(
         JWKS_PATH,
         Fault::Redirect {
             status: 307,
-            location: t.idp.url_with_host("localhost", "/moved"),
+            location: idp.url_with_host("localhost", "/moved"),
         },
     );
-    t.cache.refresh_now().expect("the redirect is followed");
-    assert!(t.cache.get("k2").is_ok());
-    assert_eq!(t.cache.snapshot().generation(), 2);
-    assert_eq!(t.idp.requests(JWKS_PATH), 2);
-    assert_eq!(t.idp.requests("/moved"), 1);
+    cache.refresh_now().expect("the redirect is followed");
+    assert!(cache.get("k2").is_ok());
+    assert_eq!(cache.snapshot().generation(), 2);
+    assert_eq!(idp.requests(JWKS_PATH), 2);
+    assert_eq!(idp.requests("/moved"), 1);
 }
 
 #[test]
@@ -701,9 +708,10 @@ fn a_tokens_jku_and_x5u_never_cause_a_request() {
         let lookup = cache.get_or_wait(parsed.kid.as_deref().unwrap_or(""), PATIENCE);
         match kid {
             "k1" => {
-                let key = lookup.expect("known kid");
-                let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
-                jsonwebtoken::decode::<serde_json::Value>(&token, key.decoding_key(), &validation)
+                lookup.expect("known kid");
+                let verifier = cache.verifier().build().expect("valid settings");
+                verifier
+                    .verify::<serde_json::Value>(&token)
                     .expect("verifies with the cached key");
             }
             _ => assert!(matches!(lookup, Err(Error::UnknownKid))),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Builder, Source};
 use crate::error::Error;
-use crate::fetch::HttpFetcher;
+use crate::fetch::{HttpFetcher, IssuerFetcher};
 
 /// What [`Builder::inspect`] read from a key set URL.
 #[derive(Debug, Clone)]
@@ -38,16 +38,26 @@ impl Builder {
     /// # Errors
     ///
     /// [`Error::Config`] for inconsistent settings, or for a source that is
-    /// not a URL ([`JwksCache::builder`](crate::JwksCache::builder));
-    /// [`Error::Fetch`] when the request fails.
+    /// neither a URL ([`JwksCache::builder`](crate::JwksCache::builder)) nor
+    /// an issuer ([`JwksCache::from_issuer`](crate::JwksCache::from_issuer),
+    /// whose discovery runs first); [`Error::Fetch`] when a request fails.
     pub fn inspect(self) -> Result<Inspection, Error> {
         self.validate()?;
-        let Source::Url(url) = &self.source else {
-            return Err(Error::Config(
-                "inspect needs a key set URL (JwksCache::builder)".to_owned(),
-            ));
+        let url = match &self.source {
+            Source::Url(url) => url.clone(),
+            // Discovery first, then the key set URL it names.
+            Source::Issuer(issuer) => IssuerFetcher::new(issuer, &self.http)
+                .map_err(Error::Config)?
+                .discover_url(self.limits.max_bytes)
+                .map_err(Error::Fetch)?,
+            _ => {
+                return Err(Error::Config(
+                    "inspect needs a key set URL or an issuer (JwksCache::builder, JwksCache::from_issuer)"
+                        .to_owned(),
+                ))
+            }
         };
-        let fetcher = HttpFetcher::new(url, &self.http).map_err(Error::Config)?;
+        let fetcher = HttpFetcher::new(&url, &self.http).map_err(Error::Config)?;
         let raw = fetcher
             .fetch_raw(self.limits.max_bytes)
             .map_err(Error::Fetch)?;

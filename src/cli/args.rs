@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 const EXIT_CODES: &str = "\
 Exit codes:
   0   success (verify: the token is valid)
-  1   verify: the token was rejected (one line on stderr says which rule)
+  1   verify: the token was rejected (one line on stderr says which rule);
+      demo: the verdict was FAIL
   2   the key set could not be loaded (network, TLS, HTTP status, file, document)
   64  usage: bad arguments or settings (unreadable --ca-file, bad duration, ...)
   70  internal failure (the demo could not start its IdP or threads)";
@@ -32,8 +33,13 @@ pub(crate) enum Command {
     /// the cache would use.
     #[command(after_help = EXIT_CODES)]
     Inspect {
-        /// An https:// URL or a file path.
-        source: String,
+        /// An https:// URL or a file path (or --issuer instead).
+        #[arg(required_unless_present = "issuer", conflicts_with = "issuer")]
+        source: Option<String>,
+        /// Find the key set by OpenID Connect discovery from this issuer
+        /// (`<ISSUER>/.well-known/openid-configuration`, its `jwks_uri`).
+        #[arg(long, value_name = "URL")]
+        issuer: Option<String>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -47,9 +53,18 @@ pub(crate) enum Command {
     /// Verify a token against a key set; print its header and claims as JSON.
     #[command(after_help = EXIT_CODES)]
     Verify {
-        /// The key set: an https:// URL or a file path.
-        #[arg(long, value_name = "URL|FILE")]
-        jwks: String,
+        /// The key set: an https:// URL or a file path (or --issuer instead).
+        #[arg(
+            long,
+            value_name = "URL|FILE",
+            required_unless_present = "issuer",
+            conflicts_with = "issuer"
+        )]
+        jwks: Option<String>,
+        /// Find the key set by OpenID Connect discovery from this issuer; its
+        /// tokens must then name it in `iss` (unless --iss says otherwise).
+        #[arg(long, value_name = "URL")]
+        issuer: Option<String>,
         /// Accept tokens from this issuer (`iss`); repeat for several. Without
         /// it, `iss` is not checked.
         #[arg(long = "iss", value_name = "ISSUER")]
@@ -58,13 +73,14 @@ pub(crate) enum Command {
         /// Without it, a token carrying `aud` is rejected (see --any-aud).
         #[arg(long = "aud", value_name = "AUDIENCE")]
         audiences: Vec<String>,
-        /// Do not check `aud` at all.
+        /// Do not check `aud` at all (tokens for any audience pass).
         #[arg(long, conflicts_with = "audiences")]
         any_aud: bool,
         /// Clock skew allowed on `exp` and `nbf`.
         #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
         leeway: Duration,
-        /// How long to wait for the key set.
+        /// How long to wait for the key set, retrying failed fetches within
+        /// it (honouring `Retry-After`).
         #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = duration)]
         wait: Duration,
         /// The compact JWS, `Bearer <token>`, or `-` to read it from stdin.
@@ -72,17 +88,19 @@ pub(crate) enum Command {
         /// Transport settings.
         #[command(flatten)]
         http: HttpArgs,
-        /// Refresh settings.
-        #[command(flatten)]
-        refresh: RefreshArgs,
     },
     /// Run the cache against a key set and print each refresh as it happens
     /// (new set with kids added/removed, 304, failure and next retry) until
     /// interrupted.
     #[command(after_help = EXIT_CODES)]
     Watch {
-        /// An https:// URL (or a file path, re-read on each refresh).
-        source: String,
+        /// An https:// URL (or a file path, re-read on each refresh; or
+        /// --issuer instead).
+        #[arg(required_unless_present = "issuer", conflicts_with = "issuer")]
+        source: Option<String>,
+        /// Find the key set by OpenID Connect discovery from this issuer.
+        #[arg(long, value_name = "URL")]
+        issuer: Option<String>,
         /// Print one JSON object per event instead of a line of text.
         #[arg(long)]
         json: bool,
@@ -138,13 +156,19 @@ pub(crate) struct HttpArgs {
     /// Ignore HTTPS_PROXY / HTTP_PROXY / ALL_PROXY from the environment.
     #[arg(long)]
     pub(crate) no_proxy: bool,
+    /// DANGER: allow plain http:// URLs, to loopback hosts only (a local
+    /// test IdP). Keys fetched over plain http can be forged by anyone on
+    /// the path.
+    #[arg(long)]
+    pub(crate) insecure_plain_http: bool,
 }
 
-/// The cache's refresh knobs, shared by inspect, verify and watch.
-#[derive(Debug, Args)]
+/// The cache's refresh knobs, shared by inspect and watch (a one-shot
+/// `verify` runs with the defaults).
+#[derive(Debug, Default, Args)]
 #[command(next_help_heading = "Refresh")]
 pub(crate) struct RefreshArgs {
-    /// What makes a set due.
+    /// What makes a set due [default: both].
     #[arg(long, value_enum)]
     pub(crate) strategy: Option<Strategy>,
     /// Lifetime when the response has no cache headers [default: 20m].
@@ -162,7 +186,8 @@ pub(crate) struct RefreshArgs {
     /// Lookups after which the set is due (usage strategy) [default: 1000].
     #[arg(long, value_name = "N")]
     pub(crate) usage_threshold: Option<u64>,
-    /// Least time between usage-triggered fetches [default: 30s].
+    /// Least time between usage-triggered fetches [default: 30s, or
+    /// --interval if shorter].
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub(crate) min_refresh_interval: Option<Duration>,
     /// Least time between fetches for unknown kids [default: 30s].
@@ -194,24 +219,53 @@ pub(crate) enum Strategy {
     Both,
 }
 
-/// Parses `250ms`, `30s`, `5m`, `2h`, or a bare number of seconds.
+/// Parses `250ms`, `30s`, `5m`, `2h`, `1d`, compounds of them largest unit
+/// first (`1m30s`, `1h30m`, `2h15m10s500ms`), or a bare number of seconds.
+/// Fractions are allowed (`1.5s`).
 pub(crate) fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration (e.g. 250ms, 30s, 5m, 2h)"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(format!("'{text}': unknown unit '{unit}' (ms, s, m or h)")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("'{text}' is out of range"))
+    let bad = || format!("'{text}' is not a duration (e.g. 250ms, 30s, 1m30s, 2h)");
+    if text.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|_| format!("'{text}' is out of range"));
+    }
+    // Units from largest to smallest; each may appear once, in this order.
+    const UNITS: [(&str, f64); 5] = [
+        ("d", 86400.0),
+        ("h", 3600.0),
+        ("m", 60.0),
+        ("s", 1.0),
+        ("ms", 0.001),
+    ];
+    let mut rest = text;
+    let mut next_unit = 0;
+    let mut total = 0.0f64;
+    while !rest.is_empty() {
+        let split = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(bad)?;
+        let (number, tail) = rest.split_at(split);
+        let value: f64 = number.parse().map_err(|_| bad())?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, after) = tail.split_at(unit_len);
+        let index = UNITS
+            .iter()
+            .position(|(name, _)| *name == unit)
+            .ok_or_else(|| format!("'{text}': unknown unit '{unit}' (ms, s, m, h or d)"))?;
+        if index < next_unit {
+            return Err(format!(
+                "'{text}': units must go from largest to smallest, each once (e.g. 1h30m)"
+            ));
+        }
+        next_unit = index + 1;
+        total += value * UNITS[index].1;
+        rest = after;
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| format!("'{text}' is out of range"))
 }
 
 #[cfg(test)]
@@ -227,6 +281,20 @@ mod tests {
         assert!(duration("5 days").is_err());
         assert!(duration("").is_err());
         assert!(duration("1e400").is_err());
+        assert!(duration("ms").is_err());
+        assert!(duration("5x").is_err());
+    }
+
+    #[test]
+    fn compound_durations() {
+        assert_eq!(duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(duration("1d2h"), Ok(Duration::from_secs(93600)));
+        assert_eq!(duration("2s500ms"), Ok(Duration::from_millis(2500)));
+        assert_eq!(duration("1m1.5s"), Ok(Duration::from_millis(61500)));
+        assert!(duration("30s1m").is_err(), "smallest unit first");
+        assert!(duration("1m1m").is_err(), "a unit twice");
+        assert!(duration("1m 30s").is_err());
     }
 
     #[test]

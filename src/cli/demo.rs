@@ -23,10 +23,10 @@
 //! still in flight at the replace.
 
 mod histogram;
+mod progress;
 mod report;
 mod workers;
 
-use std::io::{IsTerminal as _, Write as _};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -139,11 +139,12 @@ pub(crate) struct Log {
 pub(crate) fn run(settings: &Settings) -> Outcome {
     let s = settings;
     let internal = |what: &str, e: String| Failure::internal(format!("demo: {what}: {e}"));
-    let idp = TestIdp::start().map_err(|e| internal("starting the test IdP", e))?;
+    let idp = TestIdp::start().map_err(|e| internal("starting the test IdP", e.to_string()))?;
     let mut keys = Vec::with_capacity(KEYS);
     for kid in KIDS {
         keys.push(
-            TestKey::generate(KeyAlg::Es256, kid).map_err(|e| internal("key generation", e))?,
+            TestKey::generate(KeyAlg::Es256, kid)
+                .map_err(|e| internal("key generation", e.to_string()))?,
         );
     }
     // Signing stays out of the measured path: every token is minted now.
@@ -154,7 +155,10 @@ pub(crate) fn run(settings: &Settings) -> Outcome {
         for i in 0..s.pool {
             let mut claims = idp.claims(&format!("user-{i}"), AUDIENCE, exp_secs);
             claims["jti"] = json!(format!("{}-{i}", key.kid()));
-            pool.push(key.sign(&claims).map_err(|e| internal("minting", e))?);
+            pool.push(
+                key.sign(&claims)
+                    .map_err(|e| internal("minting", e.to_string()))?,
+            );
         }
         pools.push(Arc::new(pool));
     }
@@ -217,11 +221,10 @@ pub(crate) fn run(settings: &Settings) -> Outcome {
         handles.push(handle);
     }
 
-    let show_progress = !s.json && std::io::stderr().is_terminal();
+    let mut progress = progress::Progress::new(s.json);
     let mut pending = (Some(key2), Some(key3));
     let mut outage = (NEVER, NEVER);
     let mut next = 0;
-    let mut last_draw: Option<Instant> = None;
     let mut phase = "steady: key-1 signs";
     loop {
         let now = board.start.elapsed();
@@ -279,9 +282,8 @@ pub(crate) fn run(settings: &Settings) -> Outcome {
         if now >= s.duration {
             break;
         }
-        if show_progress && last_draw.is_none_or(|d| d.elapsed() >= Duration::from_millis(250)) {
-            last_draw = Some(Instant::now());
-            draw_progress(s, &board, &cache, phase, now);
+        if progress.due() {
+            draw_progress(&progress, s, &board, &cache, phase, now);
         }
         std::thread::sleep((s.duration - now).min(Duration::from_millis(20)));
     }
@@ -295,10 +297,7 @@ pub(crate) fn run(settings: &Settings) -> Outcome {
                 .map_err(|_| Failure::internal("demo: a verifier thread panicked"))?,
         );
     }
-    if show_progress {
-        eprint!("\r\x1b[K");
-        let _ = std::io::stderr().flush();
-    }
+    progress.finish();
     let (status, idp_requests) = settled(&cache, &idp);
     let log = log
         .lock()
@@ -323,7 +322,15 @@ pub(crate) fn run(settings: &Settings) -> Outcome {
     } else {
         print!("{}", summary.to_text());
     }
-    Ok(())
+    let failures = summary.failures();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            super::exit::REJECTED,
+            format!("demo: verdict FAIL: {}", failures.join("; ")),
+        ))
+    }
 }
 
 /// A timeline line from the driver.
@@ -400,7 +407,14 @@ fn on_refresh(board: &Board, log: &Mutex<Log>, event: &RefreshEvent) {
     log.events.push((at, line));
 }
 
-fn draw_progress(s: &Settings, board: &Board, cache: &JwksCache, phase: &str, now: Duration) {
+fn draw_progress(
+    progress: &progress::Progress,
+    s: &Settings,
+    board: &Board,
+    cache: &JwksCache,
+    phase: &str,
+    now: Duration,
+) {
     let status = cache.status();
     let verified = board.verified();
     let rate = verified as f64 / now.as_secs_f64().max(0.001);
@@ -411,16 +425,16 @@ fn draw_progress(s: &Settings, board: &Board, cache: &JwksCache, phase: &str, no
         (_, false) => "IdP failing, set still fresh",
         (_, true) => "IdP failing, serving STALE set",
     };
-    eprint!(
-        "\r[{:>5.1}s/{}s] {phase:<26} {:>11} verified {:>9.0}/s | gen {} | fetches {} | {serving}\x1b[K",
-        now.as_secs_f64(),
-        s.duration.as_secs(),
-        report::thousands(verified),
+    progress.show(&progress::Snapshot {
+        now,
+        total: s.duration,
+        phase,
+        verified: report::thousands(verified),
         rate,
-        status.generation,
-        status.refreshes.total(),
-    );
-    let _ = std::io::stderr().flush();
+        generation: status.generation,
+        fetches: status.refreshes.total(),
+        serving,
+    });
 }
 
 /// The cache's status and the IdP's request count, read at a moment they

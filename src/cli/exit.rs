@@ -38,9 +38,10 @@ impl Failure {
         Self::new(INTERNAL, message)
     }
 
-    /// A failure with `code`; the message is flattened to one line.
+    /// A failure with `code`; the message is flattened to one line, and
+    /// library setting names in it become the flags that set them.
     pub(crate) fn new(code: u8, message: impl fmt::Display) -> Self {
-        let message = message.to_string();
+        let message = super::flags::name_flags(&message.to_string());
         let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
         Self { code, message }
     }

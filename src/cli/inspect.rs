@@ -3,6 +3,10 @@
 //!
 //! The verdicts come from the library ([`KeySet::audit`]); kty, alg, use
 //! and size are read from the raw JSON, so skipped entries show them too.
+//!
+//! Exits 2 when no entry is usable (after printing them all), as `verify`
+//! rejects such a set. `--json` carries every value whole (scripts match
+//! kids); only the table clips long values and masks control characters.
 
 use std::time::Duration;
 
@@ -14,9 +18,9 @@ use serde_json::{json, Value};
 use super::args::{HttpArgs, RefreshArgs};
 use super::exit::{Failure, Outcome};
 use super::source::Source;
-use super::text::{human_duration, table};
+use super::text::{chain, human_duration, table};
 
-/// One row of the table.
+/// One entry of the document, values as written (not clipped).
 struct Row {
     index: usize,
     kid: String,
@@ -37,14 +41,19 @@ struct Caching {
 }
 
 /// Runs the command.
-pub(crate) fn run(source: &str, json_out: bool, http: &HttpArgs, refresh: &RefreshArgs) -> Outcome {
-    let parsed = Source::parse(source);
+pub(crate) fn run(
+    parsed: &Source<'_>,
+    json_out: bool,
+    http: &HttpArgs,
+    refresh: &RefreshArgs,
+) -> Outcome {
+    let source = &parsed.describe();
     let builder = parsed.builder(http, refresh)?;
     let (body, caching) = match parsed {
-        Source::Url(_) => {
+        Source::Url(_) | Source::Issuer(_) => {
             let seen = builder.inspect().map_err(|e| match e {
                 Error::Config(msg) => Failure::usage(msg),
-                other => Failure::no_keys(format!("could not fetch {source}: {other}")),
+                other => Failure::no_keys(format!("could not fetch {source}: {}", chain(&other))),
             })?;
             let caching = Caching {
                 url: seen.url,
@@ -68,6 +77,14 @@ pub(crate) fn run(source: &str, json_out: bool, http: &HttpArgs, refresh: &Refre
     } else {
         print_table(source, &rows, caching.as_ref());
     }
+    if rows.iter().all(|r| r.skipped.is_some()) {
+        return Err(Failure::no_keys(format!(
+            "{source}: {}",
+            KeySetError::NoUsableKeys {
+                skipped: rows.len()
+            }
+        )));
+    }
     Ok(())
 }
 
@@ -84,9 +101,9 @@ fn rows(body: &[u8], set: &KeySet) -> Vec<Row> {
         .enumerate()
         .map(|(index, entry)| {
             let text = |name: &str| match entry.get(name) {
-                Some(Value::String(s)) => clip(s),
+                Some(Value::String(s)) => s.clone(),
                 Some(Value::Null) | None => "-".to_owned(),
-                Some(other) => clip(&other.to_string()),
+                Some(other) => other.to_string(),
             };
             let skipped = set
                 .skipped()
@@ -106,18 +123,10 @@ fn rows(body: &[u8], set: &KeySet) -> Vec<Row> {
         .collect()
 }
 
-/// At most 40 characters of attacker-chosen text, control characters
-/// replaced, so a hostile document cannot garble the terminal.
+/// Attacker-chosen text made safe for the terminal: control, bidi and
+/// invisible characters escaped, long text cut (the library's one helper).
 fn clip(text: &str) -> String {
-    let mut out: String = text
-        .chars()
-        .take(40)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if text.chars().count() > 40 {
-        out.push('…');
-    }
-    out
+    jwks_sync::printable(text).to_string()
 }
 
 /// The key size from the raw JWK: RSA modulus bits, the curve, or the
@@ -135,7 +144,7 @@ fn size(entry: &Value) -> String {
     };
     match member("kty") {
         Some("RSA") => bits("n").map_or("-".to_owned(), |b| format!("{b} bits")),
-        Some("EC") | Some("OKP") => member("crv").map_or("-".to_owned(), clip),
+        Some("EC") | Some("OKP") => member("crv").map_or("-".to_owned(), str::to_owned),
         Some("oct") => bits("k").map_or("-".to_owned(), |b| format!("{b} bits")),
         _ => "-".to_owned(),
     }
@@ -167,11 +176,11 @@ fn print_table(source: &str, rows: &[Row], caching: Option<&Caching>) {
         .map(|r| {
             vec![
                 r.index.to_string(),
-                r.kid.clone(),
-                r.kty.clone(),
-                r.alg.clone(),
-                r.usage.clone(),
-                r.size.clone(),
+                clip(&r.kid),
+                clip(&r.kty),
+                clip(&r.alg),
+                clip(&r.usage),
+                clip(&r.size),
                 r.skipped
                     .as_ref()
                     .map_or("usable".to_owned(), |why| format!("skipped: {why}")),

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `args.rs` | the clap declaration: commands, flags, help texts |
 //! | `exit.rs` | exit codes and the one-line failure |
+//! | `flags.rs` | library setting names in messages → the CLI's flags |
 //! | `source.rs` | `<url\|file>` and the common flags to a `Builder` |
 //! | `inspect.rs`, `verify.rs`, `watch.rs` | the operator commands |
 //! | `demo.rs` (+ `demo/`) | the self-contained demo |
@@ -12,6 +13,7 @@
 mod args;
 mod demo;
 mod exit;
+mod flags;
 mod inspect;
 mod source;
 mod text;
@@ -43,35 +45,48 @@ fn dispatch(command: Command) -> exit::Outcome {
     match command {
         Command::Inspect {
             source,
+            issuer,
             json,
             http,
             refresh,
-        } => inspect::run(&source, json, &http, &refresh),
+        } => {
+            let source = source::Source::from_args(source.as_deref(), issuer.as_deref())?;
+            inspect::run(&source, json, &http, &refresh)
+        }
         Command::Verify {
             jwks,
-            issuers,
+            issuer,
+            mut issuers,
             audiences,
             any_aud,
             leeway,
             wait,
             token,
             http,
-            refresh,
         } => {
+            let source = source::Source::from_args(jwks.as_deref(), issuer.as_deref())?;
+            if let (Some(issuer), true) = (&issuer, issuers.is_empty()) {
+                // Keys discovered from an issuer verify that issuer's tokens.
+                issuers.push(issuer.clone());
+            }
             let rules = verify::Rules {
                 issuers: &issuers,
                 audiences: &audiences,
                 any_aud,
                 leeway,
             };
-            verify::run(&jwks, &token, &rules, wait, &http, &refresh)
+            verify::run(&source, &token, &rules, wait, &http)
         }
         Command::Watch {
             source,
+            issuer,
             json,
             http,
             refresh,
-        } => watch::run(&source, json, &http, &refresh),
+        } => {
+            let source = source::Source::from_args(source.as_deref(), issuer.as_deref())?;
+            watch::run(&source, json, &http, &refresh)
+        }
         Command::Demo {
             duration,
             threads,
@@ -80,8 +95,10 @@ fn dispatch(command: Command) -> exit::Outcome {
     }
 }
 
-/// `--help` and `--version` print and succeed; any other argument error is
-/// reported as clap's first line plus a pointer to `--help`, exit 64.
+/// `--help` and `--version` print and succeed; a missing argument or
+/// subcommand prints clap's whole message (it lists what is missing); any
+/// other argument error is reported as clap's first line plus a pointer to
+/// `--help`. Argument errors exit 64.
 fn argument_error(e: &clap::Error) -> u8 {
     use clap::error::ErrorKind;
     match e.kind() {
@@ -89,7 +106,9 @@ fn argument_error(e: &clap::Error) -> u8 {
             print!("{e}");
             OK
         }
-        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        | ErrorKind::MissingRequiredArgument
+        | ErrorKind::MissingSubcommand => {
             eprint!("{e}");
             USAGE
         }

@@ -15,16 +15,56 @@ pub(crate) enum Source<'a> {
     Url(&'a str),
     /// A local file.
     File(&'a Path),
+    /// OpenID Connect discovery from this issuer (`--issuer`).
+    Issuer(&'a str),
 }
 
 impl<'a> Source<'a> {
-    /// A URL if `text` has an http(s) scheme, else a file path.
-    pub(crate) fn parse(text: &'a str) -> Self {
-        let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
-        if lower.starts_with("https://") || lower.starts_with("http://") {
-            Source::Url(text)
-        } else {
-            Source::File(Path::new(text))
+    /// The source named by the positional `<url|file>` or by `--issuer`
+    /// (clap makes sure exactly one is given).
+    pub(crate) fn from_args(
+        source: Option<&'a str>,
+        issuer: Option<&'a str>,
+    ) -> Result<Self, Failure> {
+        match (source, issuer) {
+            (_, Some(issuer)) => Ok(Source::Issuer(issuer)),
+            (Some(text), None) => Self::parse(text),
+            (None, None) => Err(Failure::usage("give a key set URL or file, or --issuer")),
+        }
+    }
+
+    /// A URL if `text` has an http(s) scheme, else a file path. Any other
+    /// scheme (`ftp://`, `file://`, ...) is a usage error, not a file name.
+    pub(crate) fn parse(text: &'a str) -> Result<Self, Failure> {
+        if let Some((scheme, _)) = text.split_once("://") {
+            let is_scheme = scheme
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+            if is_scheme {
+                return if scheme.eq_ignore_ascii_case("https")
+                    || scheme.eq_ignore_ascii_case("http")
+                {
+                    Ok(Source::Url(text))
+                } else {
+                    Err(Failure::usage(format!(
+                        "unsupported URL scheme '{scheme}://': give an https:// URL or a file path"
+                    )))
+                };
+            }
+        }
+        Ok(Source::File(Path::new(text)))
+    }
+
+    /// What to call the source in messages.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Source::Url(url) => (*url).to_owned(),
+            Source::File(path) => path.display().to_string(),
+            Source::Issuer(issuer) => format!("issuer {issuer}"),
         }
     }
 
@@ -37,10 +77,15 @@ impl<'a> Source<'a> {
     ) -> Result<Builder, Failure> {
         let builder = match self {
             Source::Url(url) => apply_http(JwksCache::builder(*url), http)?,
+            Source::Issuer(issuer) => apply_http(JwksCache::from_issuer(*issuer), http)?,
             Source::File(path) => {
-                if !http.ca_files.is_empty() || !http.pins.is_empty() {
+                if !http.ca_files.is_empty()
+                    || !http.pins.is_empty()
+                    || http.no_default_roots
+                    || http.insecure_plain_http
+                {
                     return Err(Failure::usage(
-                        "--ca-file and --pin apply to URLs, not to files",
+                        "--ca-file, --pin, --no-default-roots and --insecure-plain-http apply to URLs, not to files",
                     ));
                 }
                 JwksCache::from_fetcher(FileFetcher::new(*path))
@@ -74,9 +119,14 @@ fn apply_http(mut b: Builder, http: &HttpArgs) -> Result<Builder, Failure> {
     if http.no_proxy {
         b = b.use_env_proxy(false);
     }
+    if http.insecure_plain_http {
+        b = b.danger_accept_plain_http(true);
+    }
     Ok(b)
 }
 
+/// Only the flags the user gave are passed on: settings the library derives
+/// from others (e.g. from `interval`) must keep following them.
 fn apply_refresh(mut b: Builder, r: &RefreshArgs) -> Builder {
     if let Some(s) = r.strategy {
         b = b.strategy(match s {

@@ -62,6 +62,20 @@ pub(crate) fn human_duration(d: Duration) -> String {
     }
 }
 
+/// `error` and its `source()` chain as `a: b: c`, each layer once (the
+/// library's `Display` says one layer; `source` returns the cause).
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut next = error.source();
+    // Bounded: at most 16 layers.
+    for _ in 0..16 {
+        let Some(e) = next else { break };
+        let _ = write!(out, ": {e}");
+        next = e.source();
+    }
+    out
+}
+
 /// `UnknownKid` → `unknown_kid`.
 pub(crate) fn snake(name: &str) -> String {
     let mut out = String::new();

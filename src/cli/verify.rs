@@ -3,7 +3,7 @@
 //! keys could not be loaded.
 
 use std::io::Read as _;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::args::{HttpArgs, RefreshArgs};
 use super::exit::{Failure, Outcome, REJECTED};
 use super::source::Source;
+use super::text::chain;
 
 /// What the token must satisfy besides its signature.
 pub(crate) struct Rules<'a> {
@@ -30,23 +31,32 @@ pub(crate) struct Rules<'a> {
 /// smaller; this only bounds the read).
 const MAX_STDIN: u64 = 1024 * 1024;
 
-/// Runs the command.
+/// Runs the command. The refresh flags do not apply to a one-shot check:
+/// the cache runs with the library's defaults.
 pub(crate) fn run(
-    jwks: &str,
+    source: &Source<'_>,
     token: &str,
     rules: &Rules<'_>,
     wait: Duration,
     http: &HttpArgs,
-    refresh: &RefreshArgs,
 ) -> Outcome {
+    let deadline = Instant::now().checked_add(wait);
+    let left = || {
+        deadline.map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(Instant::now())
+        })
+    };
     let token = read_token(token)?;
-    let cache = Source::parse(jwks)
-        .builder(http, refresh)?
+    let jwks = source.describe();
+    let cache = source
+        .builder(http, &RefreshArgs::default())?
         .build()
         .map_err(Failure::usage)?;
+    // The library's wait: the refresher retries failed fetches (backing off,
+    // honouring Retry-After) while this waits, up to --wait.
     cache
         .wait_ready(wait)
-        .map_err(|e| Failure::no_keys(format!("could not load keys from {jwks}: {e}")))?;
+        .map_err(|e| Failure::no_keys(format!("could not load keys from {jwks}: {}", chain(&e))))?;
     let mut verifier = cache.verifier().leeway(rules.leeway);
     for iss in rules.issuers {
         verifier = verifier.issuer(iss.clone());
@@ -58,15 +68,32 @@ pub(crate) fn run(
         verifier = verifier.danger_accept_any_audience();
     }
     let verifier = verifier.build().map_err(Failure::usage)?;
-    match verifier.verify::<Value>(&token) {
+    match verifier.verify_or_wait::<Value>(&token, left()) {
         Ok(verified) => {
             let out = json!({ "header": raw_header(&token), "claims": verified.claims });
             println!("{out:#}");
             Ok(())
         }
         Err(VerifyError::KeySet(e)) => Err(Failure::no_keys(format!(
-            "could not use the keys from {jwks}: {e}"
+            "could not use the keys from {jwks}: {}",
+            chain(&e)
         ))),
+        Err(e @ VerifyError::WrongAudience) if rules.audiences.is_empty() && !rules.any_aud => {
+            Err(Failure::new(
+                REJECTED,
+                format!(
+                    "token rejected: {e}: the token names an audience; pass --aud <AUDIENCE> \
+                     with the audience this check is for, or --any-aud to skip the check"
+                ),
+            ))
+        }
+        Err(e @ VerifyError::WrongIssuer) => Err(Failure::new(
+            REJECTED,
+            format!(
+                "token rejected: {e} (accepted with --iss: {})",
+                rules.issuers.join(", ")
+            ),
+        )),
         Err(e) => Err(Failure::new(REJECTED, format!("token rejected: {e}"))),
     }
 }

@@ -11,7 +11,8 @@
 
 use super::http::{Get, HttpClient, Reply, Target};
 use super::options::HttpOptions;
-use super::url::{allowed_hosts, UrlSource};
+use super::target::Origin;
+use super::url::{allowed_origins, UrlSource};
 use super::{Fetch, FetchRequest, FetchResponse, Validators};
 use crate::error::{FetchError, FetchErrorKind};
 
@@ -24,7 +25,8 @@ pub(crate) struct IssuerFetcher {
     issuer: String,
     issuer_target: Target,
     discovery: Target,
-    redirect_hosts: Vec<String>,
+    /// Origins redirects may reach (the issuer's and the configured ones).
+    redirect_origins: Vec<Origin>,
     cross_origin: bool,
     /// The key set URL from the last discovery.
     jwks: Option<UrlSource>,
@@ -45,7 +47,7 @@ impl IssuerFetcher {
         Ok(Self {
             client,
             issuer: issuer.to_owned(),
-            redirect_hosts: allowed_hosts(issuer_target.host(), opts),
+            redirect_origins: allowed_origins(&issuer_target, opts)?,
             issuer_target,
             discovery,
             cross_origin: opts.cross_origin_jwks_uri,
@@ -58,7 +60,7 @@ impl IssuerFetcher {
         let get = Get {
             validators: &Validators::default(),
             max_bytes,
-            allowed_hosts: &self.redirect_hosts,
+            allowed: &self.redirect_origins,
         };
         let reply = self.client.get(&self.discovery, &get).map_err(|e| {
             let wrapped = FetchError::new(e.kind(), format!("openid discovery: {}", e.message()));
@@ -76,8 +78,16 @@ impl IssuerFetcher {
         let Reply::Document { body, .. } = reply else {
             return Err(fail("answered 304 to an unconditional request".to_owned()));
         };
-        let doc: serde_json::Value = serde_json::from_slice(&body)
+        let checked = crate::json::from_slice(&body)
             .map_err(|e| fail(format!("not a JSON document ({e})")))?;
+        if let Some(name) = checked.repeated {
+            // Which issuer or jwks_uri counts would depend on the parser.
+            return Err(fail(format!(
+                "the document repeats the member \"{}\"",
+                crate::printable(&name)
+            )));
+        }
+        let doc = checked.value;
         let issuer = doc
             .get("issuer")
             .and_then(serde_json::Value::as_str)
@@ -97,20 +107,28 @@ impl IssuerFetcher {
             .client
             .check_url(jwks_uri)
             .map_err(|e| fail(format!("unacceptable jwks_uri: {e}")))?;
-        let mut hosts = self.redirect_hosts.clone();
+        let mut origins = self.redirect_origins.clone();
         if !target.same_origin(&self.issuer_target) {
             if !self.cross_origin {
                 return Err(fail(format!(
                     "jwks_uri {target} is not on the issuer's origin (allow it with allow_cross_origin_jwks_uri)"
                 )));
             }
-            hosts.push(target.host().to_owned());
+            origins.push(target.origin().clone());
         }
         log::debug!(
             "jwks-sync: discovery of {} gave jwks_uri {target}",
             self.issuer
         );
-        Ok(UrlSource::new(target, hosts))
+        Ok(UrlSource::new(target, origins))
+    }
+}
+
+impl IssuerFetcher {
+    /// The key set URL discovery gives now (for `Builder::inspect`).
+    pub(crate) fn discover_url(&self, max_bytes: usize) -> Result<String, FetchError> {
+        self.discover(max_bytes)
+            .map(|jwks| jwks.target().to_string())
     }
 }
 

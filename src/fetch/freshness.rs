@@ -12,7 +12,7 @@
 //! | an invalid `max-age` or `Expires` | zero (RFC 9111: treat as stale) |
 //! | none of these | none (the cache's `interval`) |
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// The response headers the caching contract reads, as received.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -125,119 +125,27 @@ fn parse_delta_seconds(s: &str) -> Option<Duration> {
     ))
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-#[cfg(any(test, feature = "testing"))]
-const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-
 /// Parses an HTTP-date in any of the three forms recipients must accept
-/// (RFC 9110 §5.6.7): IMF-fixdate, RFC 850, and asctime. The weekday is
-/// not checked against the date.
+/// (RFC 9110 §5.6.7): IMF-fixdate, RFC 850, and asctime, with the
+/// `httpdate` crate (which also checks the weekday against the date).
 pub(crate) fn parse_http_date(s: &str) -> Option<SystemTime> {
-    let s = s.trim();
-    let (day, month, year, time) = if let Some((_, rest)) = s.split_once(", ") {
-        let rest = rest.strip_suffix(" GMT")?;
-        if rest.contains('-') {
-            // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"
-            let (date, time) = rest.split_once(' ')?;
-            let mut parts = date.split('-');
-            let (d, m, y) = (parts.next()?, parts.next()?, parts.next()?);
-            let y: u32 = digits(y, 2)?;
-            // Two-digit years: 70..99 are 19xx, the rest 20xx.
-            let y = if y >= 70 { 1900 + y } else { 2000 + y };
-            (digits(d, 2)?, month(m)?, y, time)
-        } else {
-            // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
-            let mut parts = rest.split(' ');
-            let (d, m, y, t) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-            if parts.next().is_some() {
-                return None;
-            }
-            (digits(d, 2)?, month(m)?, digits(y, 4)?, t)
-        }
-    } else {
-        // asctime: "Sun Nov  6 08:49:37 1994"
-        let mut parts = s.split_ascii_whitespace();
-        let (_, m, d, t, y) = (
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-        );
-        if parts.next().is_some() || d.is_empty() || d.len() > 2 {
-            return None;
-        }
-        (d.parse().ok()?, month(m)?, digits(y, 4)?, t)
-    };
-    let mut hms = time.split(':');
-    let (h, mi, se): (u32, u32, u32) = (
-        digits(hms.next()?, 2)?,
-        digits(hms.next()?, 2)?,
-        digits(hms.next()?, 2)?,
-    );
-    if hms.next().is_some() || h > 23 || mi > 59 || se > 60 || day == 0 || day > 31 || year < 1970 {
-        return None;
-    }
-    let days = days_from_civil(i64::from(year), month, day);
-    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + se);
-    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+    httpdate::parse_http_date(s.trim()).ok()
 }
 
 #[cfg(any(test, feature = "testing"))]
-/// Formats `t` as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT").
+use std::time::UNIX_EPOCH;
+
+#[cfg(any(test, feature = "testing"))]
+/// Formats `t` as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"),
+/// clamped to the years `httpdate` can write (1970 to 9999).
 pub(crate) fn format_http_date(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    let weekday = DAYS[usize::try_from(days.rem_euclid(7)).unwrap_or(0)];
-    format!(
-        "{weekday}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
-        MONTHS[(m - 1) as usize],
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-fn digits(s: &str, len: usize) -> Option<u32> {
-    if s.len() != len || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
-
-fn month(s: &str) -> Option<u32> {
-    let i = MONTHS.iter().position(|m| *m == s)?;
-    u32::try_from(i + 1).ok()
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-#[cfg(any(test, feature = "testing"))]
-/// The inverse of [`days_from_civil`].
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    // 9999-12-31T23:59:59Z.
+    const LAST: u64 = 253_402_300_799;
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .min(LAST);
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
 #[cfg(test)]
@@ -247,7 +155,7 @@ mod tests {
     const NOV_6_1994: u64 = 784_111_777;
 
     fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
+        std::time::UNIX_EPOCH + Duration::from_secs(secs)
     }
 
     fn headers(
@@ -287,6 +195,14 @@ mod tests {
         ] {
             assert_eq!(parse_http_date(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn formatting_clamps_instead_of_panicking() {
+        let before = std::time::UNIX_EPOCH - Duration::from_secs(5);
+        assert_eq!(format_http_date(before), "Thu, 01 Jan 1970 00:00:00 GMT");
+        let far = at(u64::MAX / 4);
+        assert_eq!(format_http_date(far), "Fri, 31 Dec 9999 23:59:59 GMT");
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! - `https` only; `http` just to loopback hosts, behind
 //!   `Builder::danger_accept_plain_http`;
 //! - ureq follows no redirects: [`HttpClient::get`] does, at most
-//!   `max_redirects`, re-checking every hop's scheme and host;
+//!   `max_redirects`, resolving `Location` per RFC 3986 (`target.rs`) and
+//!   re-checking every hop's scheme and origin (scheme, host, port);
 //! - connect, response-header and whole-request timeouts always set (the
 //!   whole-request budget spans redirects and the body);
 //! - the body is read through `take(max_bytes + 1)`: never more than the
@@ -34,7 +35,7 @@ use rustls::{
     ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
     StreamOwned,
 };
-use ureq::http::{Response, Uri};
+use ureq::http::Response;
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{
     Buffers, ConnectProxyConnector, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout,
@@ -45,6 +46,8 @@ use ureq::{Agent, Body, ProxyProtocol};
 use super::freshness::{self, CacheHeaders};
 use super::options::HttpOptions;
 use super::spki::{self, Pin};
+use super::target::Origin;
+pub(crate) use super::target::Target;
 use super::Validators;
 use crate::error::{FetchError, FetchErrorKind};
 
@@ -53,127 +56,14 @@ const USER_AGENT: &str = concat!("jwks-sync/", env!("CARGO_PKG_VERSION"));
 /// Validators longer than this are not kept (a sane ETag is tens of bytes).
 const MAX_VALIDATOR_LEN: usize = 1024;
 
-/// A parsed, checked URL: what the transport and the origin rules compare.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Target {
-    url: String,
-    https: bool,
-    /// Lowercase; IPv6 without brackets.
-    host: String,
-    port: u16,
-}
-
-impl Target {
-    /// Parses an absolute `http(s)` URL without credentials or fragment.
-    pub(crate) fn parse(url: &str) -> Result<Self, String> {
-        if url.contains('#') {
-            return Err(format!("{url:?} has a fragment"));
-        }
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| format!("{url:?} is not a URL ({e})"))?;
-        let https = match uri.scheme_str() {
-            Some(s) if s.eq_ignore_ascii_case("https") => true,
-            Some(s) if s.eq_ignore_ascii_case("http") => false,
-            _ => return Err(format!("{url:?} is not an http(s) URL")),
-        };
-        let authority = uri
-            .authority()
-            .ok_or_else(|| format!("{url:?} has no host"))?;
-        if authority.as_str().contains('@') {
-            return Err(format!(
-                "{url:?} carries credentials; they are not supported"
-            ));
-        }
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        if host.is_empty() {
-            return Err(format!("{url:?} has no host"));
-        }
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        Ok(Self {
-            url: url.to_owned(),
-            https,
-            host,
-            port,
-        })
-    }
-
-    /// The URL as given.
-    pub(crate) fn as_str(&self) -> &str {
-        &self.url
-    }
-
-    /// The host, lowercase, without IPv6 brackets.
-    pub(crate) fn host(&self) -> &str {
-        &self.host
-    }
-
-    /// Same scheme, host and port.
-    pub(crate) fn same_origin(&self, other: &Target) -> bool {
-        self.https == other.https && self.host == other.host && self.port == other.port
-    }
-
-    /// `localhost`, `127.0.0.0/8` or `::1`.
-    pub(crate) fn is_loopback(&self) -> bool {
-        self.host == "localhost"
-            || self
-                .host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    }
-
-    /// Resolves a `Location` header against this URL.
-    fn join(&self, location: &str) -> Result<Target, String> {
-        let location = location.trim();
-        let scheme = if self.https { "https" } else { "http" };
-        let lower = location.get(..8).unwrap_or(location).to_ascii_lowercase();
-        let absolute = if lower.starts_with("https://") || lower.starts_with("http://") {
-            location.to_owned()
-        } else if location.starts_with("//") {
-            format!("{scheme}:{location}")
-        } else {
-            let uri: Uri = self.url.parse().map_err(|e| format!("{e}"))?;
-            let authority = uri.authority().map_or("", |a| a.as_str());
-            if location.starts_with('/') {
-                format!("{scheme}://{authority}{location}")
-            } else {
-                let path = uri.path();
-                let dir = path.rfind('/').map_or("/", |i| &path[..=i]);
-                format!("{scheme}://{authority}{dir}{location}")
-            }
-        };
-        Target::parse(&absolute).map_err(|e| format!("bad Location header: {e}"))
-    }
-}
-
-impl fmt::Display for Target {
-    /// `scheme://host:port/path`: no query, so nothing secret reaches logs.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = self
-            .url
-            .parse::<Uri>()
-            .map_or_else(|_| "/".to_owned(), |u| u.path().to_owned());
-        let scheme = if self.https { "https" } else { "http" };
-        if self.host.contains(':') {
-            write!(f, "{scheme}://[{}]:{}{path}", self.host, self.port)
-        } else {
-            write!(f, "{scheme}://{}:{}{path}", self.host, self.port)
-        }
-    }
-}
-
 /// What one GET asks for.
 pub(crate) struct Get<'a> {
     /// Sent as `If-None-Match` / `If-Modified-Since`.
     pub(crate) validators: &'a Validators,
     /// The body cap.
     pub(crate) max_bytes: usize,
-    /// Hosts a redirect may lead to (lowercase).
-    pub(crate) allowed_hosts: &'a [String],
+    /// Origins a redirect may lead to.
+    pub(crate) allowed: &'a [Origin],
 }
 
 /// A successful answer.
@@ -280,7 +170,7 @@ impl HttpClient {
     }
 
     fn scheme_allowed(&self, target: &Target) -> bool {
-        target.https || (self.plain_http && target.is_loopback())
+        target.is_https() || (self.plain_http && target.is_loopback())
     }
 
     /// GETs `start`, following allowed redirects, within the total timeout.
@@ -331,7 +221,7 @@ impl HttpClient {
                     })
                 }
                 301 | 302 | 303 | 307 | 308 => {
-                    target = self.redirect(&target, &response, hops, get.allowed_hosts)?;
+                    target = self.redirect(&target, &response, hops, get.allowed)?;
                     hops += 1;
                 }
                 code => return Err(status_error(code, &response, &target)),
@@ -345,7 +235,7 @@ impl HttpClient {
         from: &Target,
         response: &Response<Body>,
         hops: u32,
-        allowed_hosts: &[String],
+        allowed: &[Origin],
     ) -> Result<Target, FetchError> {
         let refuse = |msg: String| FetchError::new(FetchErrorKind::Redirect, msg);
         if hops >= self.max_redirects {
@@ -364,13 +254,10 @@ impl HttpClient {
                 "{from}: redirect to non-https {to} refused"
             )));
         }
-        if !allowed_hosts
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(to.host()))
-        {
+        if !allowed.contains(to.origin()) {
             return Err(refuse(format!(
-                "{from}: redirect to host {:?} refused (allow it with allow_redirect_host)",
-                to.host()
+                "{from}: redirect to origin {} refused (allow it with allow_redirect_host)",
+                to.origin()
             )));
         }
         log::debug!("jwks-sync: following a redirect from {from} to {to}");

@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use super::freshness::CacheHeaders;
 use super::http::{Get, HttpClient, Reply, Target};
 use super::options::HttpOptions;
+use super::target::Origin;
 use super::{Fetch, FetchRequest, FetchResponse, Validators};
 use crate::error::{FetchError, FetchErrorKind};
 
@@ -18,17 +19,17 @@ use crate::error::{FetchError, FetchErrorKind};
 #[derive(Debug)]
 pub(crate) struct UrlSource {
     target: Target,
-    allowed_hosts: Vec<String>,
+    allowed: Vec<Origin>,
     /// Cache headers of the last `200`, freshened by later `304`s.
     stored: CacheHeaders,
 }
 
 impl UrlSource {
-    /// A source for `target`; redirects may reach `allowed_hosts` (lowercase).
-    pub(crate) fn new(target: Target, allowed_hosts: Vec<String>) -> Self {
+    /// A source for `target`; redirects may reach the `allowed` origins.
+    pub(crate) fn new(target: Target, allowed: Vec<Origin>) -> Self {
         Self {
             target,
-            allowed_hosts,
+            allowed,
             stored: CacheHeaders::default(),
         }
     }
@@ -47,7 +48,7 @@ impl UrlSource {
         let get = Get {
             validators: &request.validators,
             max_bytes: request.max_bytes,
-            allowed_hosts: &self.allowed_hosts,
+            allowed: &self.allowed,
         };
         let (response, cache) = match client.get(&self.target, &get)? {
             Reply::Document {
@@ -72,16 +73,14 @@ impl UrlSource {
     }
 }
 
-/// The lowercase hosts redirects may reach: `host` and the configured extras.
-pub(crate) fn allowed_hosts(host: &str, opts: &HttpOptions) -> Vec<String> {
-    let mut hosts = vec![host.to_owned()];
-    hosts.extend(opts.redirect_hosts.iter().map(|h| {
-        h.trim()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase()
-    }));
-    hosts
+/// The origins redirects may reach: `start`'s and the configured extras
+/// (`Builder::allow_redirect_host`); `Err` is a configuration message.
+pub(crate) fn allowed_origins(start: &Target, opts: &HttpOptions) -> Result<Vec<Origin>, String> {
+    let mut origins = vec![start.origin().clone()];
+    for entry in &opts.redirect_hosts {
+        origins.push(Origin::parse_allowed(entry)?);
+    }
+    Ok(origins)
 }
 
 /// The source behind `JwksCache::builder(url)`.
@@ -96,10 +95,10 @@ impl HttpFetcher {
     pub(crate) fn new(url: &str, opts: &HttpOptions) -> Result<Self, String> {
         let client = HttpClient::new(opts)?;
         let target = client.check_url(url)?;
-        let hosts = allowed_hosts(target.host(), opts);
+        let allowed = allowed_origins(&target, opts)?;
         Ok(Self {
             client,
-            source: UrlSource::new(target, hosts),
+            source: UrlSource::new(target, allowed),
         })
     }
 }
@@ -113,7 +112,7 @@ impl HttpFetcher {
         let get = Get {
             validators: &none,
             max_bytes,
-            allowed_hosts: &self.source.allowed_hosts,
+            allowed: &self.source.allowed,
         };
         let (body, cache, validators) = match self.client.get(self.source.target(), &get)? {
             Reply::Document {

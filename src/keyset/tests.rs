@@ -71,21 +71,64 @@ fn bad_entries_are_skipped_with_index_kid_and_reason() {
 }
 
 #[test]
-fn duplicate_kid_first_usable_entry_wins() {
+fn keys_sharing_a_kid_are_all_kept_in_document_order() {
     let first = es("dup");
     let second = TestKey::generate(KeyAlg::EdDsa, "dup").expect("keygen");
+    let third = es("dup");
     let mut broken = first.jwk().clone();
     broken["x"] = json!("AA");
-    let doc = json!({"keys": [broken, first.jwk(), second.jwk()]});
-    let set = parse(&doc.to_string()).expect("usable");
+    let doc = json!({"keys": [broken, first.jwk(), es("other").jwk(), second.jwk(), third.jwk()]});
+    let set = KeySet::parse(
+        doc.to_string().as_bytes(),
+        1,
+        SetLimits {
+            max_keys: 10,
+            ..LIMITS
+        },
+    )
+    .expect("usable");
+    // `get` is the first usable one; the others follow it.
+    let types: Vec<_> = set.candidates("dup").map(|k| k.key_type()).collect();
     assert_eq!(
-        set.get("dup").map(|k| k.key_type()),
-        Some(crate::KeyType::EcP256)
+        types,
+        [
+            crate::KeyType::EcP256,
+            crate::KeyType::Ed25519,
+            crate::KeyType::EcP256
+        ]
     );
-    assert_eq!(set.skipped().len(), 2);
+    assert_eq!(set.get("dup").map(|k| k.same_kid().count()), Some(3));
+    assert_eq!(set.keys().len(), 4);
+    assert_eq!(set.candidates("other").count(), 1);
+    assert_eq!(set.candidates("none").count(), 0);
+    assert_eq!(set.skipped().len(), 1);
     assert_eq!(set.skipped()[0].reason, SkipReason::BadCoordinateLength);
-    assert_eq!(set.skipped()[1].reason, SkipReason::DuplicateKid);
-    assert_eq!(set.skipped()[1].index, 2);
+}
+
+#[test]
+fn at_most_four_keys_are_kept_under_one_kid() {
+    let keys: Vec<TestKey> = (0..6).map(|_| es("same")).collect();
+    let refs: Vec<&TestKey> = keys.iter().collect();
+    let set = KeySet::parse(
+        jwks_json(&refs).as_bytes(),
+        1,
+        SetLimits {
+            max_keys: 10,
+            ..LIMITS
+        },
+    )
+    .expect("usable");
+    assert_eq!(set.candidates("same").count(), KeySet::MAX_KEYS_PER_KID);
+    assert_eq!(set.keys().len(), 4);
+    let reasons: Vec<_> = set
+        .skipped()
+        .iter()
+        .map(|s| (s.index, s.reason.clone()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [(4, SkipReason::DuplicateKid), (5, SkipReason::DuplicateKid)]
+    );
 }
 
 #[test]
@@ -116,9 +159,34 @@ fn keys_without_kid_are_kept_but_not_indexed() {
 
 #[test]
 fn fx_hasher_spreads_similar_kids() {
-    use std::hash::{BuildHasher, BuildHasherDefault};
-    let b = BuildHasherDefault::<FxHasher>::default();
+    use std::hash::BuildHasher;
+    let b = KidHasher::default();
     let hashes: std::collections::HashSet<u64> =
         (0..1000).map(|i| b.hash_one(format!("key-{i}"))).collect();
     assert_eq!(hashes.len(), 1000);
+}
+
+#[test]
+fn repeated_members_skip_the_entry_or_reject_the_document() {
+    let good = es("good").jwk().to_string();
+    let mut twice = es("twice").jwk().to_string();
+    twice.insert_str(twice.len() - 1, r#","kty":"EC""#);
+    let set = parse(&format!(r#"{{"keys":[{good},{twice}]}}"#)).expect("usable");
+    assert_eq!(set.keys().len(), 1);
+    assert_eq!(
+        set.skipped()[0].reason,
+        SkipReason::RepeatedMember("kty".into())
+    );
+    assert_eq!(set.skipped()[0].kid.as_deref(), Some("twice"));
+    assert_eq!(
+        parse(&format!(r#"{{"keys":[],"keys":[{good}]}}"#)).err(),
+        Some(KeySetError::RepeatedMember("keys".into()))
+    );
+    // A hostile name is kept short.
+    let long = "n".repeat(1000);
+    let doc = format!(r#"{{"keys":[{good}],"{long}":1,"{long}":2}}"#);
+    assert_eq!(
+        parse(&doc).err(),
+        Some(KeySetError::RepeatedMember("n".repeat(64)))
+    );
 }

@@ -80,7 +80,7 @@
 //!     .verify_or_wait::<serde_json::Value>(&token, Duration::from_secs(10))
 //!     .map_err(|e| e.to_string())?;
 //! assert_eq!(verified.header.kid(), Some("2026-02"));
-//! # Ok::<(), String>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod routes;
@@ -96,6 +96,7 @@ use std::time::Duration;
 
 use routes::{Route, Shared, State};
 
+use super::error::{TestError, TestErrorKind};
 use super::keys::{jwks_json, TestKey};
 
 /// Where the key set is served.
@@ -201,28 +202,29 @@ impl std::fmt::Debug for TestIdp {
 
 impl TestIdp {
     /// Starts an HTTPS server on `127.0.0.1` (a free port) with a fresh CA.
-    pub fn start() -> Result<Self, String> {
+    pub fn start() -> Result<Self, TestError> {
         Self::launch(true)
     }
 
     /// Starts a plain-HTTP server on `127.0.0.1`: for
     /// `Builder::danger_accept_plain_http` tests and as the target of a
     /// "redirect to http" (which a client must refuse without contacting it).
-    pub fn start_plain_http() -> Result<Self, String> {
+    pub fn start_plain_http() -> Result<Self, TestError> {
         Self::launch(false)
     }
 
-    fn launch(https: bool) -> Result<Self, String> {
+    fn launch(https: bool) -> Result<Self, TestError> {
+        let io = |what: &str, e: std::io::Error| {
+            TestError::new(TestErrorKind::Io, format!("{what}: {e}"))
+        };
         let (config, ca_pem, spki_sha256) = if https {
             let m = tls::Material::generate()?;
             (Some(m.server_config), m.ca_pem, m.spki_sha256)
         } else {
             (None, String::new(), String::new())
         };
-        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| format!("local_addr: {e}"))?;
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| io("bind", e))?;
+        let addr = listener.local_addr().map_err(|e| io("local_addr", e))?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             stopping: AtomicBool::new(false),
@@ -259,7 +261,7 @@ impl TestIdp {
         let handle = std::thread::Builder::new()
             .name(format!("test-idp-{}", addr.port()))
             .spawn(move || server::accept_loop(listener, shared, registry, config))
-            .map_err(|e| format!("spawn: {e}"))?;
+            .map_err(|e| io("spawn", e))?;
         idp.accept = Some(handle);
         Ok(idp)
     }

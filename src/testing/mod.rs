@@ -12,17 +12,19 @@
 //! assert_eq!(token.split('.').count(), 3);
 //! ```
 
+mod error;
 #[cfg(feature = "testing")]
 mod idp;
 mod keys;
 mod memory;
 
+pub use error::{TestError, TestErrorKind};
 #[cfg(feature = "testing")]
 pub use idp::{
     Fault, RecordedRequest, TestIdp, DISCOVERY_PATH, IO_TIMEOUT, JWKS_PATH, LOG_CAPACITY,
     MAX_CONNECTIONS, MAX_HEAD_BYTES,
 };
-pub use keys::{jwks_json, KeyAlg, TestKey};
+pub use keys::{jsonwebtoken_algorithm, jwks_json, KeyAlg, TestKey};
 #[doc(hidden)]
 pub use memory::doc_cache;
 pub use memory::MemorySource;

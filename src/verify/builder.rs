@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::claims::{Audiences, ClaimRules, MAX_REQUIRED};
+use super::claims::{Audiences, ClaimRules, IatRules, MAX_REQUIRED};
 use super::{Config, NoKidPolicy, Verifier};
 use crate::cache::JwksCache;
 use crate::error::Error;
@@ -21,6 +21,8 @@ pub struct VerifierBuilder {
     issuers: Vec<Box<str>>,
     audiences: Audiences,
     leeway: Duration,
+    max_token_age: Option<Duration>,
+    reject_future_iat: bool,
     required: Vec<Box<str>>,
     algorithms: AlgorithmSet,
     no_kid: NoKidPolicy,
@@ -64,6 +66,8 @@ impl JwksCache {
             issuers: Vec::new(),
             audiences: Audiences::Unset,
             leeway: Duration::from_secs(60),
+            max_token_age: None,
+            reject_future_iat: false,
             required: vec!["exp".into()],
             algorithms: AlgorithmSet::asymmetric(),
             no_kid: NoKidPolicy::SingleKey,
@@ -113,11 +117,36 @@ impl VerifierBuilder {
         self
     }
 
-    /// Clock skew tolerated on `exp` and `nbf`, in whole seconds.
+    /// Clock skew tolerated on `exp` and `nbf` (and on `iat` when an `iat`
+    /// rule is on), in whole seconds.
     ///
     /// Defaults to 60 seconds.
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
+        self
+    }
+
+    /// Rejects tokens issued more than `age` ago: `iat` becomes required,
+    /// and a token fails with [`VerifyError::TooOld`](crate::VerifyError::TooOld)
+    /// once `now >= iat + age + leeway` (a fractional `iat` rounds down).
+    /// Whole seconds; must be at least one second. Useful where tokens
+    /// carry a long `exp` but the service wants fresh logins.
+    ///
+    /// Defaults to no limit (`iat` is only type-checked).
+    pub fn max_token_age(mut self, age: Duration) -> Self {
+        self.max_token_age = Some(age);
+        self
+    }
+
+    /// Whether a token whose `iat` lies in the future beyond the
+    /// [`leeway`](Self::leeway) (`now + leeway < iat`, a fractional `iat`
+    /// rounding up) is rejected with
+    /// [`VerifyError::IssuedInFuture`](crate::VerifyError::IssuedInFuture).
+    /// A token without `iat` is not affected.
+    ///
+    /// Defaults to `false`: RFC 7519 gives `iat` no validation rule.
+    pub fn reject_future_iat(mut self, reject: bool) -> Self {
+        self.reject_future_iat = reject;
         self
     }
 
@@ -181,7 +210,8 @@ impl VerifierBuilder {
     /// # Errors
     ///
     /// [`Error::Config`] naming the knob: an empty algorithm set, more than
-    /// 64 required claims, or a zero `max_token_bytes`.
+    /// 64 required claims, a zero `max_token_bytes`, or a `max_token_age`
+    /// under one second.
     pub fn build(self) -> Result<Verifier, Error> {
         let fail = |msg: &str| Err(Error::Config(msg.to_owned()));
         if self.algorithms.is_empty() {
@@ -190,7 +220,17 @@ impl VerifierBuilder {
         if self.max_token_bytes == 0 {
             return fail("verifier max_token_bytes must be positive");
         }
+        let max_age = match self.max_token_age {
+            Some(age) if age.as_secs() == 0 => {
+                return fail("verifier max_token_age must be at least one second")
+            }
+            Some(age) => Some(age.as_secs()),
+            None => None,
+        };
         let mut required = self.required;
+        if max_age.is_some() {
+            required.push("iat".into());
+        }
         if !self.issuers.is_empty() {
             required.push("iss".into());
         }
@@ -213,6 +253,10 @@ impl VerifierBuilder {
                     self.issuers.into_boxed_slice(),
                     self.audiences,
                     self.leeway.as_secs(),
+                    IatRules {
+                        max_age,
+                        reject_future: self.reject_future_iat,
+                    },
                     unique.into_boxed_slice(),
                 ),
                 algorithms: self.algorithms,
@@ -230,6 +274,8 @@ impl fmt::Debug for VerifierBuilder {
             .field("issuers", &self.issuers)
             .field("audiences", &self.audiences)
             .field("leeway", &self.leeway)
+            .field("max_token_age", &self.max_token_age)
+            .field("reject_future_iat", &self.reject_future_iat)
             .field("required", &self.required)
             .field("algorithms", &self.algorithms)
             .field("no_kid", &self.no_kid)

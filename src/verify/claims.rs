@@ -6,25 +6,31 @@
 //! `required` are ticked off in a bit mask, and everything else is skipped.
 //! The rules then run in a fixed order, whatever the member order:
 //!
-//! 1. no member given twice;
-//! 2. types: `exp`, `nbf`, `iat` non-negative numbers; `iss`, `sub`
-//!    strings; `aud` a string or an array of strings;
+//! 1. no member given twice, in the claims object or in any object inside
+//!    a claim value (names compared after unescaping);
+//! 2. types: `exp`, `nbf`, `iat` NumericDates: non-negative JSON numbers
+//!    below 2^63 seconds (an integer or a fraction; `-1`, `2^63`,
+//!    `u64::MAX`, `1e20`, `1e300` are wrong types, never "far future");
+//!    `iss`, `sub` strings; `aud` a string or an array of strings;
 //! 3. every required claim present and not `null`;
 //! 4. `exp`: rejected once `now >= exp + leeway` (fractional `exp` rounds
 //!    down, so never later than written);
 //! 5. `nbf`: rejected while `now + leeway < nbf` (fractional `nbf` rounds up);
-//! 6. `iss` one of the accepted issuers, when any are configured;
-//! 7. `aud` names an accepted audience; with none configured, a token that
+//! 6. `iat`, only when configured: in the future (`now + leeway < iat`,
+//!    rounded up) rejects; older than the maximum token age
+//!    (`now >= iat + max_age + leeway`, rounded down) rejects;
+//! 7. `iss` one of the accepted issuers, when any are configured;
+//! 8. `aud` names an accepted audience; with none configured, a token that
 //!    names any audience is rejected (RFC 7519 §4.1.3) unless any audience
 //!    is explicitly accepted.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use super::error::VerifyError;
-use super::json::{self, Str, StringsSeed, StringsSeen, Value};
+use super::json::{self, Names, Skip, Str, StringsSeed, StringsSeen, Value};
 
 /// At most this many required claim names (one bit each).
 pub(super) const MAX_REQUIRED: usize = 64;
@@ -46,8 +52,10 @@ pub(super) struct ClaimRules {
     /// Accepted issuers; empty: any.
     issuers: Box<[Box<str>]>,
     audiences: Audiences,
-    /// Seconds of clock skew tolerated on `exp` and `nbf`.
+    /// Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.
     leeway: u64,
+    /// The `iat` rules (both off by default).
+    iat: IatRules,
     /// Claims that must be present (at most [`MAX_REQUIRED`]); bit `i` of
     /// a presence mask stands for `required[i]`.
     required: Box<[Box<str>]>,
@@ -56,6 +64,16 @@ pub(super) struct ClaimRules {
     registered_bits: [u64; REGISTERED.len()],
     /// Required claims that are not registered ones, with their bits.
     other_required: Box<[(Box<str>, u64)]>,
+}
+
+/// The optional `iat` rules.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct IatRules {
+    /// Tokens issued longer ago than this many seconds (plus the leeway)
+    /// are rejected; `iat` is then required.
+    pub(super) max_age: Option<u64>,
+    /// Tokens issued after `now + leeway` are rejected.
+    pub(super) reject_future: bool,
 }
 
 /// The registered claims the rules read, in slot order.
@@ -67,6 +85,7 @@ impl ClaimRules {
         issuers: Box<[Box<str>]>,
         audiences: Audiences,
         leeway: u64,
+        iat: IatRules,
         required: Box<[Box<str>]>,
     ) -> Self {
         let bit = |i: usize| {
@@ -85,6 +104,7 @@ impl ClaimRules {
             issuers,
             audiences,
             leeway,
+            iat,
             required,
             registered_bits,
             other_required: other_required.into_boxed_slice(),
@@ -103,9 +123,9 @@ pub(super) fn check(bytes: &[u8], rules: &ClaimRules, now: u64) -> Result<(), Ve
     if raw.duplicate {
         return Err(VerifyError::Malformed("claims repeat a member"));
     }
-    let exp = numeric(raw.exp, "exp", Round::Down)?;
-    let nbf = numeric(raw.nbf, "nbf", Round::Up)?;
-    numeric(raw.iat, "iat", Round::Down)?;
+    let exp = numeric(raw.exp, "exp")?;
+    let nbf = numeric(raw.nbf, "nbf")?;
+    let iat = numeric(raw.iat, "iat")?;
     let iss = string(raw.iss, "iss")?;
     string(raw.sub, "sub")?;
     if raw.aud == Some(StringsSeen::WrongType) {
@@ -115,13 +135,27 @@ pub(super) fn check(bytes: &[u8], rules: &ClaimRules, now: u64) -> Result<(), Ve
         return Err(VerifyError::MissingClaim(rules.required[i].clone()));
     }
     if let Some(exp) = exp {
-        if now >= exp.saturating_add(rules.leeway) {
+        if now >= exp.floor.saturating_add(rules.leeway) {
             return Err(VerifyError::Expired);
         }
     }
     if let Some(nbf) = nbf {
-        if now.saturating_add(rules.leeway) < nbf {
+        if now.saturating_add(rules.leeway) < nbf.ceil {
             return Err(VerifyError::NotYetValid);
+        }
+    }
+    if let Some(iat) = iat {
+        if rules.iat.reject_future && now.saturating_add(rules.leeway) < iat.ceil {
+            return Err(VerifyError::IssuedInFuture);
+        }
+        if let Some(max_age) = rules.iat.max_age {
+            let limit = iat
+                .floor
+                .saturating_add(max_age)
+                .saturating_add(rules.leeway);
+            if now >= limit {
+                return Err(VerifyError::TooOld);
+            }
         }
     }
     if !rules.issuers.is_empty() {
@@ -141,25 +175,30 @@ pub(super) fn check(bytes: &[u8], rules: &ClaimRules, now: u64) -> Result<(), Ve
     Ok(())
 }
 
-#[derive(Clone, Copy)]
-enum Round {
-    Down,
-    Up,
+/// A NumericDate in whole seconds, rounded both ways: each rule takes the
+/// rounding that rejects sooner (`exp` and the age limit round down, `nbf`
+/// and the future-`iat` rule round up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Date {
+    floor: u64,
+    ceil: u64,
 }
 
-fn numeric(
-    value: Option<Value<'_>>,
-    name: &'static str,
-    round: Round,
-) -> Result<Option<u64>, VerifyError> {
+/// The largest NumericDate accepted: `i64::MAX` seconds. Past it a date is
+/// a wrong type, not "never expires".
+const MAX_DATE: u64 = i64::MAX as u64;
+
+fn numeric(value: Option<Value<'_>>, name: &'static str) -> Result<Option<Date>, VerifyError> {
     match value {
         None => Ok(None),
-        Some(Value::Uint(v)) => Ok(Some(v)),
-        Some(Value::Float(f)) if f.is_finite() && f >= 0.0 => {
-            // `as` saturates at u64::MAX, which is what a far-future date means.
-            Ok(Some(match round {
-                Round::Down => f.floor() as u64,
-                Round::Up => f.ceil() as u64,
+        Some(Value::Uint(v)) if v <= MAX_DATE => Ok(Some(Date { floor: v, ceil: v })),
+        // 2^63 as f64 is exactly representable; anything below it converts
+        // without saturating. NaN and infinities cannot come from JSON, and
+        // fail `f >= 0.0` / the bound anyway.
+        Some(Value::Float(f)) if (0.0..9_223_372_036_854_775_808.0).contains(&f) => {
+            Ok(Some(Date {
+                floor: f.floor() as u64,
+                ceil: f.ceil() as u64,
             }))
         }
         Some(_) => Err(VerifyError::BadClaimType(name)),
@@ -212,8 +251,10 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut raw = RawClaims::default();
+        let mut names = Names::default();
         let rules = self.rules;
         while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
+            raw.duplicate |= !names.insert(name.clone());
             let (slot, bits) = match &*name {
                 "exp" => (&mut raw.exp, rules.registered_bits[0]),
                 "nbf" => (&mut raw.nbf, rules.registered_bits[1]),
@@ -227,7 +268,7 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
                     })?;
                     // `null` is a wrong type for aud, reported as such.
                     raw.present |= rules.registered_bits[5];
-                    raw.duplicate |= raw.aud.replace(seen).is_some();
+                    raw.aud = Some(seen);
                     continue;
                 }
                 other => {
@@ -237,9 +278,13 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
                         .filter(|(r, _)| **r == *other)
                         .fold(0, |mask, (_, bit)| mask | bit);
                     if bits == 0 {
-                        map.next_value::<IgnoredAny>()?;
-                    } else if !matches!(map.next_value::<Value<'de>>()?, Value::Null) {
-                        raw.present |= bits;
+                        raw.duplicate |= map.next_value_seed(Skip)?;
+                    } else {
+                        let value = map.next_value::<Value<'de>>()?;
+                        raw.duplicate |= value.repeats();
+                        if !matches!(value, Value::Null) {
+                            raw.present |= bits;
+                        }
                     }
                     continue;
                 }
@@ -247,7 +292,8 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
             let value = map.next_value::<Value<'de>>()?;
             // A registered claim that is `null` fails its type check first.
             raw.present |= bits;
-            raw.duplicate |= slot.replace(value).is_some();
+            raw.duplicate |= value.repeats();
+            *slot = Some(value);
         }
         Ok(raw)
     }
@@ -268,6 +314,7 @@ mod tests {
             Box::new([]),
             audiences,
             leeway,
+            IatRules::default(),
             required.iter().map(|r| Box::from(*r)).collect(),
         )
     }
@@ -453,5 +500,115 @@ mod tests {
             run(r#"{"exp":1,"iat":"x"}"#, &r),
             Err(VerifyError::BadClaimType("iat"))
         );
+    }
+
+    #[test]
+    fn dates_past_i64_max_seconds_are_wrong_types_not_never() {
+        let r = with(Audiences::Unset, 60, &[]);
+        for date in [
+            "9223372036854775808",  // 2^63
+            "18446744073709551615", // u64::MAX
+            "18446744073709551616", // u64::MAX + 1 (a float to serde_json)
+            "1e20",
+            "1e300",
+            "9223372036854775808.0",
+            "-1",
+            "-0.5",
+            "-1e300",
+        ] {
+            for name in ["exp", "nbf", "iat"] {
+                let json = format!(r#"{{"{name}":{date}}}"#);
+                assert_eq!(
+                    run(&json, &r),
+                    Err(VerifyError::BadClaimType(name)),
+                    "{json}"
+                );
+            }
+        }
+        // The largest accepted: i64::MAX, a far-future but real date.
+        assert_eq!(run(r#"{"exp":9223372036854775807}"#, &r), Ok(()));
+        assert_eq!(run(r#"{"exp":9.2e18,"iat":0,"nbf":0.0}"#, &r), Ok(()));
+        // Fractions stay accepted (RFC 7519: a JSON number).
+        assert_eq!(run(r#"{"exp":1700000100.25}"#, &r), Ok(()));
+    }
+
+    fn iat_rules(max_age: Option<u64>, reject_future: bool) -> ClaimRules {
+        ClaimRules {
+            iat: IatRules {
+                max_age,
+                reject_future,
+            },
+            ..with(Audiences::Unset, 60, &[])
+        }
+    }
+
+    #[test]
+    fn iat_rules_are_off_by_default() {
+        let r = with(Audiences::Unset, 60, &[]);
+        assert_eq!(run(r#"{"iat":1800000000}"#, &r), Ok(()));
+        assert_eq!(run(r#"{"iat":1}"#, &r), Ok(()));
+    }
+
+    #[test]
+    fn future_iat_is_rejected_beyond_the_leeway_when_asked() {
+        let r = iat_rules(None, true);
+        assert_eq!(run(r#"{"iat":1700000060}"#, &r), Ok(()));
+        assert_eq!(
+            run(r#"{"iat":1700000061}"#, &r),
+            Err(VerifyError::IssuedInFuture)
+        );
+        // Rounds up: 60.5 s ahead is beyond a 60 s leeway.
+        assert_eq!(
+            run(r#"{"iat":1700000060.5}"#, &r),
+            Err(VerifyError::IssuedInFuture)
+        );
+        assert_eq!(run(r#"{"exp":1700000100}"#, &r), Ok(()));
+    }
+
+    #[test]
+    fn max_token_age_rejects_old_tokens() {
+        let r = iat_rules(Some(300), false);
+        // now >= iat + 300 + 60 rejects.
+        assert_eq!(run(r#"{"iat":1699999641}"#, &r), Ok(()));
+        assert_eq!(run(r#"{"iat":1699999640}"#, &r), Err(VerifyError::TooOld));
+        assert_eq!(run(r#"{"iat":1699999640.9}"#, &r), Err(VerifyError::TooOld));
+        // A future iat is not "old", and is accepted unless that rule is on.
+        assert_eq!(run(r#"{"iat":1800000000}"#, &r), Ok(()));
+        assert_eq!(
+            run(r#"{"iat":1800000000}"#, &iat_rules(Some(300), true)),
+            Err(VerifyError::IssuedInFuture)
+        );
+    }
+
+    #[test]
+    fn a_member_repeated_anywhere_is_malformed() {
+        let r = with(Audiences::Any, 60, &[]);
+        let dup = Err(VerifyError::Malformed("claims repeat a member"));
+        for json in [
+            // Unregistered members too: a caller's map type would keep the last.
+            r#"{"scope":"read","scope":"admin"}"#,
+            r#"{"aud":"a","aud":"b"}"#,
+            // The same name once escaped.
+            r#"{"sub":"a","\u0073ub":"b"}"#,
+            // Inside a claim value, at any depth, in arrays too.
+            r#"{"realm":{"roles":["user"],"roles":["admin"]}}"#,
+            r#"{"x":[1,{"a":{"b":1,"b":2}}]}"#,
+            r#"{"tenant":{"id":1,"id":2}}"#,
+        ] {
+            assert_eq!(run(json, &r), dup, "{json}");
+        }
+        let required = with(Audiences::Any, 60, &["tenant"]);
+        assert_eq!(run(r#"{"tenant":{"id":1,"id":2}}"#, &required), dup);
+        // Same names in different objects are fine.
+        assert_eq!(
+            run(r#"{"a":{"id":1},"b":{"id":2},"c":[{"id":1},{"id":1}]}"#, &r),
+            Ok(())
+        );
+        // Many members stay linear and still catch the repeat.
+        let mut many: String = (0..500).map(|i| format!(r#""m{i}":{i},"#)).collect();
+        many.insert(0, '{');
+        assert_eq!(run(&format!(r#"{many}"last":0}}"#), &r), Ok(()));
+        assert_eq!(run(&format!(r#"{many}"m7":0}}"#), &r), dup);
+        assert_eq!(run(&format!(r#"{many}"m400":0}}"#), &r), dup);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 
 use crate::error::Error;
 use crate::jwk::KeyType;
@@ -12,9 +12,11 @@ use crate::jwk::KeyType;
 /// `Clone`, small, and safe to log: messages name the rule and the header or claim involved, never
 /// key material, claim values, the kid or the token itself (all attacker-chosen text).
 ///
-/// An HTTP server usually answers every variant with `401` and `WWW-Authenticate: Bearer
-/// error="invalid_token"`, except [`VerifyError::KeySet`] (the server's own trouble: `503`) and
-/// [`VerifyError::NotBearer`] (no token at all: `401` without an error code).
+/// For an HTTP answer use [`code`](Self::code) (a stable name), [`http_status`](Self::http_status)
+/// (`401` for the token's problems, `400` for a malformed `Authorization` header, `503` for
+/// [`VerifyError::KeySet`], the server's own trouble) and
+/// [`www_authenticate`](Self::www_authenticate) (a valid RFC 6750 challenge); a request with no
+/// Bearer token at all gets [`BearerChallenge::new`](crate::BearerChallenge::new).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum VerifyError {
@@ -61,6 +63,12 @@ pub enum VerifyError {
     /// `nbf` minus the leeway is still ahead
     /// ([`VerifierBuilder::leeway`](crate::VerifierBuilder::leeway)).
     NotYetValid,
+    /// `iat` lies in the future beyond the leeway; only with
+    /// [`VerifierBuilder::reject_future_iat`](crate::VerifierBuilder::reject_future_iat).
+    IssuedInFuture,
+    /// `iat` is older than
+    /// [`VerifierBuilder::max_token_age`](crate::VerifierBuilder::max_token_age) plus the leeway.
+    TooOld,
     /// `iss` is not one of [`VerifierBuilder::issuer`](crate::VerifierBuilder::issuer).
     WrongIssuer,
     /// `aud` names none of [`VerifierBuilder::audience`](crate::VerifierBuilder::audience) (or the
@@ -70,12 +78,20 @@ pub enum VerifyError {
     /// [`VerifierBuilder::required_claims`](crate::VerifierBuilder::required_claims) (or implied by
     /// `issuer` / `audience`) is absent or `null`.
     MissingClaim(Box<str>),
-    /// A registered claim has the wrong JSON type: `exp`, `nbf`, `iat` must be non-negative
-    /// numbers; `iss`, `sub` strings; `aud` a string or an array of strings.
+    /// A registered claim has the wrong JSON type: `exp`, `nbf`, `iat` must be NumericDates
+    /// (non-negative numbers below 2^63 seconds: a larger date is refused, never read as "never
+    /// expires"); `iss`, `sub` strings; `aud` a string or an array of strings.
     BadClaimType(&'static str),
-    /// The claims passed every rule but do not deserialize into the caller's type; the position is
-    /// in the decoded claims JSON.
+    /// The claims passed every rule but do not deserialize into the caller's type. `claim` names
+    /// the top-level claim that does not fit, when it can be told (the message then names it
+    /// instead of a position); the position is in the decoded claims JSON.
     ClaimsType {
+        /// The claim absent from the token (`missing`) or whose value has the wrong type or value
+        /// (for a nested value, its top-level claim); cut to 64 characters, control characters
+        /// replaced. `None` when no single claim is at fault (the claims are not an object).
+        claim: Option<Box<str>>,
+        /// Whether `claim` is absent rather than of the wrong type.
+        missing: bool,
         /// 1-based line of the decoded claims where deserialization stopped.
         line: usize,
         /// 1-based column.
@@ -144,15 +160,41 @@ impl fmt::Display for VerifyError {
             VerifyError::BadSignature => f.write_str("signature does not verify"),
             VerifyError::Expired => f.write_str("token has expired (exp)"),
             VerifyError::NotYetValid => f.write_str("token is not valid yet (nbf)"),
+            VerifyError::IssuedInFuture => {
+                f.write_str("token is issued in the future (iat) beyond the leeway")
+            }
+            VerifyError::TooOld => f.write_str("token is older than the maximum token age (iat)"),
             VerifyError::WrongIssuer => f.write_str("issuer (iss) is not accepted"),
             VerifyError::WrongAudience => f.write_str("audience (aud) is not accepted"),
             VerifyError::MissingClaim(name) => write!(f, "required claim {name:?} is missing"),
             VerifyError::BadClaimType(name) => write!(f, "claim {name:?} has the wrong type"),
-            VerifyError::ClaimsType { line, column } => write!(
+            VerifyError::ClaimsType {
+                claim: Some(name),
+                missing: true,
+                ..
+            } => write!(
+                f,
+                "claims do not fit the requested type: claim {name:?} is missing"
+            ),
+            VerifyError::ClaimsType {
+                claim: Some(name),
+                missing: false,
+                ..
+            } => write!(
+                f,
+                "claims do not fit the requested type: claim {name:?} has the wrong type or value"
+            ),
+            VerifyError::ClaimsType {
+                claim: None,
+                line,
+                column,
+                ..
+            } => write!(
                 f,
                 "claims do not fit the requested type (line {line}, column {column})"
             ),
-            VerifyError::KeySet(e) => write!(f, "key set unavailable: {e}"),
+            // The cause is `source()`, not repeated here.
+            VerifyError::KeySet(_) => f.write_str("key set unavailable"),
         }
     }
 }

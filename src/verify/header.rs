@@ -7,16 +7,17 @@
 //! - `crit` rejects the token: this verifier implements no extension.
 //! - `jku`, `x5u`, `jwk`, `x5c`, `x5t` are skipped unread: keys come only
 //!   from the cached key set, never from the token.
-//! - A member given twice is malformed (no parser-differential games).
+//! - A member given twice is malformed (no parser-differential games), in
+//!   the header object or in any object inside a member's value.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use jsonwebtoken::Algorithm;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use crate::algorithm::Algorithm;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use super::error::{AlgorithmRejection, VerifyError};
-use super::json::{self, Str, StringsSeed, StringsSeen, Value};
+use super::json::{self, Names, Skip, Str, StringsSeed, StringsSeen, Value};
 use crate::jwk::AlgorithmSet;
 
 /// The header of a verified token.
@@ -171,7 +172,9 @@ impl<'de> Visitor<'de> for RawSeed {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut raw = RawHeader::default();
+        let mut names = Names::default();
         while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
+            raw.duplicate |= !names.insert(name.clone());
             let slot = match &*name {
                 "alg" => &mut raw.alg,
                 "kid" => &mut raw.kid,
@@ -182,17 +185,19 @@ impl<'de> Visitor<'de> for RawSeed {
                         accepted: &[],
                         single: false,
                     })?;
-                    raw.duplicate |= raw.crit.replace(seen).is_some();
+                    raw.crit = Some(seen);
                     continue;
                 }
-                // jku, x5u, jwk, x5c, x5t and anything else: never used.
+                // jku, x5u, jwk, x5c, x5t and anything else: never used,
+                // only checked for repeated members.
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    raw.duplicate |= map.next_value_seed(Skip)?;
                     continue;
                 }
             };
             let value = map.next_value::<Value<'de>>()?;
-            raw.duplicate |= slot.replace(value).is_some();
+            raw.duplicate |= value.repeats();
+            *slot = Some(value);
         }
         Ok(raw)
     }

@@ -5,8 +5,15 @@
 //! Wrong JSON *types* are reported in band (as [`Value::Other`] and the
 //! like), never as serde errors, so that a serde error always means "not
 //! JSON" and a type confusion always names the member it happened in.
+//!
+//! Repeated members are reported in band too, at any depth: an object
+//! anywhere in a header or claims that names a member twice (compared
+//! after unescaping, so `"a"` and `"\u0061"` are the same name) makes the
+//! whole token malformed. serde_json would keep the last one silently, and
+//! another parser the first: a parser differential an attacker can use.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -48,6 +55,107 @@ pub(super) enum Value<'de> {
     Null,
     /// `true`, `false`, an array or an object.
     Other,
+    /// An array or object in which some object repeats a member.
+    Repeats,
+}
+
+impl Value<'_> {
+    /// Whether an object inside this value repeats a member.
+    pub(super) fn repeats(&self) -> bool {
+        matches!(self, Value::Repeats)
+    }
+}
+
+/// The member names of one object seen so far: a short list on the stack
+/// scanned linearly (headers and claims have a dozen members; no heap
+/// allocation per token), a hash set past it so that a hostile object of
+/// thousands of members stays linear.
+pub(super) struct Names<'de> {
+    few: [Cow<'de, str>; Names::FEW],
+    len: usize,
+    many: HashSet<Cow<'de, str>>,
+}
+
+impl Default for Names<'_> {
+    fn default() -> Self {
+        Self {
+            few: std::array::from_fn(|_| Cow::Borrowed("")),
+            len: 0,
+            many: HashSet::new(),
+        }
+    }
+}
+
+impl<'de> Names<'de> {
+    const FEW: usize = 16;
+
+    /// Records `name`; `false` when it was already there.
+    pub(super) fn insert(&mut self, name: Cow<'de, str>) -> bool {
+        let few = &mut self.few[..];
+        if few[..self.len].contains(&name) {
+            return false;
+        }
+        if let Some(slot) = few.get_mut(self.len) {
+            *slot = name;
+            self.len += 1;
+            return true;
+        }
+        self.many.insert(name)
+    }
+}
+
+/// Skips any JSON value; `true` when an object inside it repeats a member.
+pub(super) struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        let mut repeats = false;
+        while let Some(inner) = seq.next_element_seed(Skip)? {
+            repeats |= inner;
+        }
+        Ok(repeats)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut names = Names::default();
+        let mut repeats = false;
+        while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
+            repeats |= !names.insert(name);
+            repeats |= map.next_value_seed(Skip)?;
+        }
+        Ok(repeats)
+    }
 }
 
 impl<'de> de::Deserialize<'de> for Value<'de> {
@@ -90,13 +198,19 @@ impl<'de> Visitor<'de> for ValueVisitor {
     fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(Value::Null)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Value::Other)
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Ok(nested(Skip.visit_seq(seq)?))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Value::Other)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        Ok(nested(Skip.visit_map(map)?))
+    }
+}
+
+fn nested<'de>(repeats: bool) -> Value<'de> {
+    if repeats {
+        Value::Repeats
+    } else {
+        Value::Other
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jwks_sync::testing::{jwks_json, KeyAlg, MemorySource, TestKey};
+use jwks_sync::testing::{jsonwebtoken_algorithm, jwks_json, KeyAlg, MemorySource, TestKey};
 use jwks_sync::{Algorithm, JwksCache, Verifier};
 use serde_json::{json, Value};
 
@@ -120,8 +120,26 @@ pub fn sign_as(key: &TestKey, signing_alg: Algorithm, header: &Value, claims: &V
 /// members and other things `serde_json::Value` cannot hold).
 pub fn sign_raw(key: &TestKey, signing_alg: Algorithm, header: &[u8], claims: &Value) -> String {
     let input = format!("{}.{}", b64(header), b64(claims.to_string().as_bytes()));
-    let signature = jsonwebtoken::crypto::sign(input.as_bytes(), key.encoding_key(), signing_alg)
-        .expect("signing");
+    let signature = jsonwebtoken::crypto::sign(
+        input.as_bytes(),
+        key.encoding_key(),
+        jsonwebtoken_algorithm(signing_alg),
+    )
+    .expect("signing");
+    format!("{input}.{signature}")
+}
+
+/// `header.claims.signature` from the exact header and claims bytes (for
+/// duplicate members and numbers `serde_json::Value` cannot hold), signed
+/// by `key` with its own algorithm.
+pub fn sign_bytes(key: &TestKey, header: &[u8], claims: &[u8]) -> String {
+    let input = format!("{}.{}", b64(header), b64(claims));
+    let signature = jsonwebtoken::crypto::sign(
+        input.as_bytes(),
+        key.encoding_key(),
+        jsonwebtoken_algorithm(key.alg().algorithm()),
+    )
+    .expect("signing");
     format!("{input}.{signature}")
 }
 

@@ -160,6 +160,53 @@ impl Summary {
         }
     }
 
+    /// The demo's promises that did not hold; empty: the verdict is PASS.
+    pub(crate) fn failures(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let valid: u64 = self.valid_rejected.values().sum();
+        if valid > 0 {
+            out.push(format!("{valid} valid tokens rejected"));
+        }
+        for rot in &self.rotations {
+            if rot.first_verified.is_none() {
+                out.push(format!(
+                    "{} rotation: no {} token ever verified",
+                    rot.kind, rot.kid
+                ));
+            }
+        }
+        let (r, b) = (&self.status.refreshes, &self.bounds);
+        for (name, n, bound) in [
+            ("initial", r.initial, b.initial),
+            ("scheduled", r.scheduled, b.scheduled),
+            ("usage", r.usage, b.usage),
+            ("unknown kid", r.unknown_kid, b.unknown_kid),
+            ("retry", r.retry, b.retry),
+            ("manual", r.manual, 0),
+            ("due", r.due, 0),
+        ] {
+            if n > bound {
+                out.push(format!("{n} {name} fetches, over the bound of {bound}"));
+            }
+        }
+        if self.outage.0.is_some() && self.stale_served == 0 {
+            out.push("nothing was served from the stale set during the outage".to_owned());
+        }
+        out
+    }
+
+    /// The last line of the text summary.
+    fn verdict_line(&self) -> String {
+        let failures = self.failures();
+        if failures.is_empty() {
+            "verdict         PASS: no valid token rejected, both rotations picked up, \
+             fetches within their bounds, the outage served from the stale set"
+                .to_owned()
+        } else {
+            format!("verdict         FAIL: {}", failures.join("; "))
+        }
+    }
+
     fn per_second(&self) -> f64 {
         self.verified as f64 / self.elapsed.as_secs_f64().max(0.001)
     }
@@ -260,6 +307,10 @@ impl Summary {
                 "start_secs": secs(self.outage.0),
                 "end_secs": secs(self.outage.1),
                 "served_stale": self.stale_served,
+            },
+            "verdict": {
+                "pass": self.failures().is_empty(),
+                "failures": self.failures(),
             },
             "timeline": self.timeline.iter().map(|(at, line)| json!({"at_secs": *at as f64 / 1e9, "event": line})).collect::<Vec<_>>(),
         })
@@ -376,6 +427,7 @@ impl Summary {
         for (t, line) in &self.timeline {
             let _ = writeln!(o, "  +{:>6.2}s  {line}", *t as f64 / 1e9);
         }
+        let _ = writeln!(o, "{}", self.verdict_line());
         o
     }
 }

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use super::{TestIdp, JWKS_PATH};
 use crate::testing::keys::{jwks_json, TestKey};
+use crate::testing::{TestError, TestErrorKind};
 
 /// Published keys, oldest first, and the index of the signing one.
 #[derive(Default)]
@@ -145,10 +146,10 @@ impl TestIdp {
     /// Signs `claims` with the current signing key (header: its `alg` and
     /// `kid`). `Err` when no key signs (see
     /// [`add_signing_key`](Self::add_signing_key)).
-    pub fn mint(&self, claims: &impl Serialize) -> Result<String, String> {
-        let key = self
-            .signing_key()
-            .ok_or_else(|| "the test IdP has no signing key".to_owned())?;
+    pub fn mint(&self, claims: &impl Serialize) -> Result<String, TestError> {
+        let key = self.signing_key().ok_or_else(|| {
+            TestError::new(TestErrorKind::Signing, "the test IdP has no signing key")
+        })?;
         key.sign(claims)
     }
 

@@ -14,6 +14,8 @@ use rcgen::{
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
 
+use crate::testing::{TestError, TestErrorKind};
+
 static NEXT_CA: AtomicU64 = AtomicU64::new(0);
 
 /// What a TLS test server needs, and what its clients need to trust it.
@@ -24,8 +26,10 @@ pub(super) struct Material {
 }
 
 impl Material {
-    pub(super) fn generate() -> Result<Self, String> {
-        let err = |what: &str, e: &dyn std::fmt::Display| format!("test IdP {what}: {e}");
+    pub(super) fn generate() -> Result<Self, TestError> {
+        let err = |what: &str, e: &dyn std::fmt::Display| {
+            TestError::new(TestErrorKind::Certificate, format!("{what}: {e}"))
+        };
         let ca_key = KeyPair::generate().map_err(|e| err("CA key", &e))?;
         let mut ca_params =
             CertificateParams::new(Vec::<String>::new()).map_err(|e| err("CA params", &e))?;
