@@ -31,6 +31,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{FetchError, FetchErrorKind};
+use crate::policy::RefreshCause;
 
 /// HTTP validators from the last successful response, sent back so the
 /// server can answer `304 Not Modified`.
@@ -51,6 +52,9 @@ pub struct FetchRequest {
     /// The byte cap: a longer body must fail with [`FetchErrorKind::TooLarge`]
     /// without being read whole.
     pub max_bytes: usize,
+    /// Why the refresher fetches (a fleet uses it to decide how recent a
+    /// shared snapshot must be to stand in for a fetch).
+    pub cause: RefreshCause,
 }
 
 /// A fetcher's answer.
@@ -58,6 +62,7 @@ pub struct FetchRequest {
 pub struct FetchResponse {
     body: Option<Vec<u8>>,
     max_age: Option<Duration>,
+    age: Duration,
     validators: Validators,
 }
 
@@ -67,6 +72,7 @@ impl FetchResponse {
         Self {
             body: Some(body.into()),
             max_age: None,
+            age: Duration::ZERO,
             validators: Validators::default(),
         }
     }
@@ -76,6 +82,7 @@ impl FetchResponse {
         Self {
             body: None,
             max_age: None,
+            age: Duration::ZERO,
             validators: Validators::default(),
         }
     }
@@ -86,6 +93,17 @@ impl FetchResponse {
     /// (`Builder::use_cache_headers`).
     pub fn with_max_age(mut self, max_age: Duration) -> Self {
         self.max_age = Some(max_age);
+        self
+    }
+
+    /// How long ago this document left its origin (like HTTP `Age`): the
+    /// cache dates the fetch `age` before now, so the set is due, stale and
+    /// expired at the same absolute times as for the instance that fetched
+    /// it. A shared snapshot uses this; a lifetime from
+    /// [`with_max_age`](Self::with_max_age) is then counted from that
+    /// original moment too.
+    pub fn with_age(mut self, age: Duration) -> Self {
+        self.age = age;
         self
     }
 
@@ -104,6 +122,12 @@ impl FetchResponse {
     /// The lifetime hint, if any.
     pub fn max_age(&self) -> Option<Duration> {
         self.max_age
+    }
+
+    /// How long ago the document left its origin (zero unless set with
+    /// [`with_age`](Self::with_age)).
+    pub fn age(&self) -> Duration {
+        self.age
     }
 
     /// The validators.

@@ -32,6 +32,7 @@
 //! | [`VerifyError::code`], [`VerifyError::http_status`], [`BearerChallenge`] | errors as HTTP answers (RFC 6750) |
 //! | [`Error`], [`FetchError`], [`KeySetError`] | what went wrong (`Display` one layer, `source()` the cause) |
 //! | [`printable`] | attacker-chosen text (kids) made safe to show |
+//! | [`Fleet`], [`FleetStats`] | instances sharing fetches: snapshot store (file, Redis), warm start, fleet lock |
 //! | [`Clock`] | injected time for the schedule |
 //! | `testing` (feature) | keys, tokens, an in-memory source and a loopback HTTPS IdP for tests |
 #![doc = include_str!("../README.md")]
@@ -44,6 +45,7 @@ mod clock;
 mod error;
 mod event;
 mod fetch;
+mod fleet;
 mod health;
 mod json;
 mod jwk;
@@ -54,6 +56,7 @@ mod printable;
 mod refresher;
 mod shared;
 mod stats;
+mod store;
 mod sync;
 mod verify;
 
@@ -67,6 +70,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, FetchError, FetchErrorKind, KeySetError};
 pub use event::{RefreshEvent, RefreshOutcome};
 pub use fetch::{Fetch, FetchRequest, FetchResponse, FileFetcher, Validators};
+pub use fleet::{Fleet, FleetStats, RejectReason, SnapshotInfo};
 pub use health::{DegradedReason, FailingReason, Health};
 pub use jwk::{AlgorithmSet, Key, KeyType, SkipReason};
 pub use keyset::{KeySet, SkippedKey};

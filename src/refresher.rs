@@ -21,7 +21,7 @@ use crate::error::{Error, FetchError, FetchErrorKind};
 use crate::event::{RefreshEvent, RefreshOutcome};
 use crate::fetch::{Fetch, FetchRequest, Validators};
 use crate::keyset::{KeySet, SetLimits};
-use crate::policy::{Demands, Outcome, Plan, Policy};
+use crate::policy::{Demands, Outcome, Plan, Policy, RefreshCause};
 use crate::shared::{Shared, DUE, MANUAL, MISS, NEGATIVE_CAPACITY, STOP, USAGE};
 use crate::stats::RefresherState;
 use crate::sync::{Arc, BellWait, Ordering};
@@ -150,10 +150,17 @@ impl Refresher {
                 self.fetcher.describe()
             );
             let previous = shared.current.load_full();
-            let result = self.fetch_and_publish(&mut validators);
+            let result = self.fetch_and_publish(&mut validators, cause);
             let done_at = shared.clock.now();
+            // A shared snapshot left its origin `age` ago: date the success
+            // then, so its deadlines stay those of the original fetch (the
+            // fleet rejects snapshots older than this clock can express).
+            let success_at = match &result {
+                Ok((_, age)) => done_at.checked_sub(*age).unwrap_or(done_at),
+                Err(_) => done_at,
+            };
             let outcome = match &result {
-                Ok(max_age) => Outcome::Success { max_age: *max_age },
+                Ok((max_age, _)) => Outcome::Success { max_age: *max_age },
                 Err(e) => Outcome::Failure {
                     transient: match e {
                         Error::Fetch(f) => f.is_transient(),
@@ -165,14 +172,17 @@ impl Refresher {
                     },
                 },
             };
-            self.policy.on_fetch_done(done_at, outcome);
+            self.policy.on_fetch_done(success_at, outcome);
             if result.is_ok() {
                 // Usage counts from this success on.
                 triggers.usage_base = shared.counters.usage_total();
                 triggers.usage_arm = None;
             }
             if let (Ok(_), Some(kid)) = (&result, missed) {
-                if shared.current.load().get(&kid).is_none() {
+                // Negative only if absent from a set that left the origin
+                // after the kid was asked for (an older shared snapshot
+                // says nothing about a key published since).
+                if success_at >= now && shared.current.load().get(&kid).is_none() {
                     negative.add(kid, done_at + self.negative_ttl);
                     negative.publish(&shared);
                 }
@@ -228,14 +238,17 @@ impl Refresher {
         }
     }
 
-    /// Fetches, parses and publishes. `Ok` carries the lifetime hint.
+    /// Fetches, parses and publishes. `Ok` carries the lifetime hint and
+    /// the document's age.
     fn fetch_and_publish(
         &mut self,
         validators: &mut Validators,
-    ) -> Result<Option<Duration>, Error> {
+        cause: RefreshCause,
+    ) -> Result<(Option<Duration>, Duration), Error> {
         let request = FetchRequest {
             validators: validators.clone(),
             max_bytes: self.limits.max_bytes,
+            cause,
         };
         let fetcher = &mut self.fetcher;
         let response =
@@ -245,6 +258,7 @@ impl Refresher {
                     "the fetcher panicked",
                 ))
             })?;
+        let age = response.age();
         let (body, max_age, new_validators) = response.into_parts();
         let current = self.shared.current.load_full();
         match body {
@@ -257,7 +271,7 @@ impl Refresher {
                 if new_validators != Validators::default() {
                     *validators = new_validators;
                 }
-                Ok(max_age)
+                Ok((max_age, age))
             }
             Some(body) => {
                 let set = KeySet::parse(&body, current.generation() + 1, self.limits)?;
@@ -271,7 +285,7 @@ impl Refresher {
                 }
                 self.shared.current.store(Arc::new(set));
                 *validators = new_validators;
-                Ok(max_age)
+                Ok((max_age, age))
             }
         }
     }
@@ -308,7 +322,7 @@ impl Refresher {
 
     fn outcome_of(
         &self,
-        result: &Result<Option<Duration>, Error>,
+        result: &Result<(Option<Duration>, Duration), Error>,
         previous: &KeySet,
         now: Instant,
     ) -> RefreshOutcome {

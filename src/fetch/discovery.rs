@@ -166,7 +166,7 @@ impl Fetch for IssuerFetcher {
                 // Validators belong to the old URL.
                 let fresh_request = FetchRequest {
                     validators: Validators::default(),
-                    max_bytes: request.max_bytes,
+                    ..request.clone()
                 };
                 let result = fresh.fetch(&self.client, &fresh_request);
                 self.jwks = Some(fresh);
