@@ -1,9 +1,11 @@
 //! Every knob, validated once in [`Builder::build`]. `builder/inspect.rs`
 //! is the one-shot fetch for tools ([`Builder::inspect`]).
 
+#[cfg(feature = "http")]
 mod inspect;
 mod observe;
 
+#[cfg(feature = "http")]
 pub use inspect::Inspection;
 
 use std::time::Duration;
@@ -12,7 +14,9 @@ use crate::cache::JwksCache;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::event::RefreshEvent;
-use crate::fetch::{Fetch, HttpFetcher, HttpOptions, IssuerFetcher};
+use crate::fetch::{Fetch, HttpOptions};
+#[cfg(feature = "http")]
+use crate::fetch::{HttpFetcher, IssuerFetcher};
 use crate::keyset::{KeySet, SetLimits};
 use crate::policy::{Policy, PolicyConfig, RefreshStrategy};
 use crate::refresher::Refresher;
@@ -56,8 +60,10 @@ pub(crate) enum Source {
     /// `JwksCache::from_fetcher`.
     Custom(Box<dyn Fetch>),
     /// `JwksCache::builder(url)`.
+    #[cfg(feature = "http")]
     Url(String),
     /// `JwksCache::from_issuer(issuer)`.
+    #[cfg(feature = "http")]
     Issuer(String),
 }
 
@@ -65,7 +71,9 @@ impl Source {
     fn describe(&self) -> String {
         match self {
             Source::Custom(fetcher) => fetcher.describe(),
+            #[cfg(feature = "http")]
             Source::Url(url) => format!("url {url}"),
+            #[cfg(feature = "http")]
             Source::Issuer(issuer) => format!("issuer {issuer}"),
         }
     }
@@ -492,6 +500,7 @@ impl Builder {
                 ))),
                 None => Ok(fetcher),
             },
+            #[cfg(feature = "http")]
             Source::Url(url) => {
                 if http.cross_origin_jwks_uri {
                     return Err(config(
@@ -500,6 +509,7 @@ impl Builder {
                 }
                 Ok(Box::new(HttpFetcher::new(&url, http).map_err(config)?))
             }
+            #[cfg(feature = "http")]
             Source::Issuer(issuer) => Ok(Box::new(IssuerFetcher::new(&issuer, http).map_err(config)?)),
         }
     }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::builder::{Builder, Source};
+use crate::builder::Builder;
 use crate::error::Error;
 use crate::fetch::Fetch;
 use crate::jwk::Key;
@@ -87,8 +87,9 @@ impl JwksCache {
     /// cache.wait_ready(Duration::from_secs(10))?;
     /// # Ok::<(), jwks_sync::Error>(())
     /// ```
+    #[cfg(feature = "http")]
     pub fn builder(url: impl Into<String>) -> Builder {
-        Builder::from_source(Source::Url(url.into()))
+        Builder::from_source(crate::builder::Source::Url(url.into()))
     }
 
     /// Starts configuring a cache whose key set URL comes from OpenID
@@ -104,8 +105,9 @@ impl JwksCache {
     /// cache.wait_ready(Duration::from_secs(10))?;
     /// # Ok::<(), jwks_sync::Error>(())
     /// ```
+    #[cfg(feature = "http")]
     pub fn from_issuer(issuer: impl Into<String>) -> Builder {
-        Builder::from_source(Source::Issuer(issuer.into()))
+        Builder::from_source(crate::builder::Source::Issuer(issuer.into()))
     }
 
     pub(crate) fn shared(&self) -> &Shared {

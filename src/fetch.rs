@@ -13,18 +13,26 @@
 //! | `fetch/url.rs` | a key set at a URL: conditional requests, lifetimes |
 //! | `fetch/discovery.rs` | OpenID Connect discovery of the key set URL |
 
+#[cfg(feature = "http")]
 mod discovery;
+#[cfg(feature = "http")]
 mod freshness;
+#[cfg(feature = "http")]
 mod http;
 mod options;
+#[cfg(feature = "http")]
 mod spki;
+#[cfg(feature = "http")]
 mod target;
+#[cfg(feature = "http")]
 mod url;
 
+#[cfg(feature = "http")]
 pub(crate) use discovery::IssuerFetcher;
-#[cfg(feature = "testing")]
+#[cfg(all(feature = "testing", feature = "http"))]
 pub(crate) use freshness::{format_http_date, parse_http_date};
 pub(crate) use options::HttpOptions;
+#[cfg(feature = "http")]
 pub(crate) use url::HttpFetcher;
 
 use std::path::PathBuf;

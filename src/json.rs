@@ -23,7 +23,8 @@ pub(crate) struct Checked {
     pub(crate) repeated: Option<String>,
 }
 
-/// Parses exactly one JSON value from `bytes`.
+/// Parses exactly one JSON value from `bytes` (the discovery document).
+#[cfg(any(feature = "http", test))]
 pub(crate) fn from_slice(bytes: &[u8]) -> Result<Checked, serde_json::Error> {
     parse(bytes, CheckedSeed)
 }

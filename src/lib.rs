@@ -64,7 +64,9 @@ mod verify;
 pub mod testing;
 
 pub use algorithm::{Algorithm, UnknownAlgorithm};
-pub use builder::{Builder, Inspection};
+pub use builder::Builder;
+#[cfg(feature = "http")]
+pub use builder::Inspection;
 pub use cache::JwksCache;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, FetchError, FetchErrorKind, KeySetError};

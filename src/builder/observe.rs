@@ -62,18 +62,16 @@ fn valid(name: &str) -> bool {
 }
 
 fn default_name(source: &Source) -> String {
-    let url = match source {
-        Source::Url(url) | Source::Issuer(url) => url,
-        Source::Custom(_) => return "default".to_owned(),
-    };
-    let name = host(url).unwrap_or_default();
-    if valid(&name) {
-        name
-    } else {
-        "default".to_owned()
+    match source {
+        #[cfg(feature = "http")]
+        Source::Url(url) | Source::Issuer(url) => host(url)
+            .filter(|name| valid(name))
+            .unwrap_or_else(|| "default".to_owned()),
+        Source::Custom(_) => "default".to_owned(),
     }
 }
 
+#[cfg(feature = "http")]
 /// The lowercase host of `url` without user info, port or brackets.
 fn host(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
@@ -87,7 +85,7 @@ fn host(url: &str) -> Option<String> {
     Some(host.to_ascii_lowercase())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "http"))]
 mod tests {
     use super::*;
 

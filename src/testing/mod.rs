@@ -13,13 +13,13 @@
 //! ```
 
 mod error;
-#[cfg(feature = "testing")]
+#[cfg(all(feature = "testing", feature = "http"))]
 mod idp;
 mod keys;
 mod memory;
 
 pub use error::{TestError, TestErrorKind};
-#[cfg(feature = "testing")]
+#[cfg(all(feature = "testing", feature = "http"))]
 pub use idp::{
     Fault, RecordedRequest, TestIdp, DISCOVERY_PATH, IO_TIMEOUT, JWKS_PATH, LOG_CAPACITY,
     MAX_CONNECTIONS, MAX_HEAD_BYTES,
@@ -31,12 +31,12 @@ pub use memory::MemorySource;
 
 /// Formats `t` as an HTTP date (IMF-fixdate), for `Date`, `Expires` and
 /// `Last-Modified` headers in tests.
-#[cfg(feature = "testing")]
+#[cfg(all(feature = "testing", feature = "http"))]
 pub fn http_date(t: std::time::SystemTime) -> String {
     crate::fetch::format_http_date(t)
 }
 
-#[cfg(feature = "testing")]
+#[cfg(all(feature = "testing", feature = "http"))]
 fn parse_http_date(s: &str) -> Option<std::time::SystemTime> {
     crate::fetch::parse_http_date(s)
 }
