@@ -15,7 +15,7 @@ use crate::fetch::{Fetch, HttpFetcher, HttpOptions, IssuerFetcher};
 use crate::keyset::{KeySet, SetLimits};
 use crate::policy::{Policy, PolicyConfig, RefreshStrategy};
 use crate::refresher::Refresher;
-use crate::shared::{Rounds, Shared};
+use crate::shared::{advance_hook, Rounds, Shared};
 use crate::stats::{Board, LookupCounters};
 use crate::sync::{doorbell, spawn, Arc, AtomicBool, AtomicU8, Condvar, Mutex, Swap};
 
@@ -29,6 +29,13 @@ use crate::sync::{doorbell, spawn, Arc, AtomicBool, AtomicU8, Condvar, Mutex, Sw
 /// apply to the HTTPS sources of [`JwksCache::builder`] and
 /// [`JwksCache::from_issuer`]; with [`JwksCache::from_fetcher`] they are a
 /// configuration error.
+///
+/// Every `Duration` setting must be at most 100 years; `build` rejects a
+/// longer one (and a zero where it makes no sense) with an
+/// [`Error::Config`] naming the setting. A default that depends on another
+/// setting follows it (`interval(1s)` lowers the default
+/// `min_refresh_interval` to 1 s); only settings you made conflict with
+/// each other are rejected.
 #[must_use = "a Builder does nothing until build() is called"]
 pub struct Builder {
     source: Source,
@@ -42,7 +49,15 @@ pub struct Builder {
     thread_name: String,
     seed: Option<u64>,
     on_refresh: Option<EventHook>,
+    /// Schedule knobs set explicitly; the others are defaults that may follow
+    /// the knobs they depend on (see `resolve_defaults`).
+    explicit: Vec<&'static str>,
 }
+
+/// The longest any `Duration` setting may be; longer ones are rejected by
+/// `build()` (so no deadline arithmetic can overflow, here or in the HTTP
+/// client).
+pub(crate) const MAX_SETTING: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// A callback run on the refresher thread after each fetch.
 pub(crate) type EventHook = Box<dyn Fn(&RefreshEvent) + Send + 'static>;
@@ -99,7 +114,16 @@ impl Builder {
             thread_name: "jwks-refresher".to_owned(),
             seed: None,
             on_refresh: None,
+            explicit: Vec::new(),
         }
+    }
+
+    /// Records that the schedule knob `name` was set by the caller.
+    fn touch(&mut self, name: &'static str) -> &mut Self {
+        if !self.explicit.contains(&name) {
+            self.explicit.push(name);
+        }
+        self
     }
 
     /// What makes a set due: its lifetime, a number of lookups, or both.
@@ -115,7 +139,7 @@ impl Builder {
     ///
     /// Defaults to 20 minutes.
     pub fn interval(mut self, interval: Duration) -> Self {
-        self.policy.interval = interval;
+        self.touch("interval").policy.interval = interval;
         self
     }
 
@@ -166,9 +190,11 @@ impl Builder {
     /// lookups cannot turn into a flood of fetches. Must not exceed
     /// [`interval`](Self::interval).
     ///
-    /// Defaults to 30 seconds.
+    /// Defaults to 30 seconds, or the interval if that is shorter.
     pub fn min_refresh_interval(mut self, interval: Duration) -> Self {
-        self.policy.min_refresh_interval = interval;
+        self.touch("min_refresh_interval")
+            .policy
+            .min_refresh_interval = interval;
         self
     }
 
@@ -203,20 +229,21 @@ impl Builder {
 
     /// The first retry delay ceiling after a failure; it doubles with each
     /// consecutive failure up to [`backoff_max`](Self::backoff_max), and the
-    /// actual delay is uniform below it (full jitter).
+    /// actual delay is uniform below it (full jitter). Must be positive and
+    /// at most [`backoff_max`](Self::backoff_max).
     ///
-    /// Defaults to 1 second.
+    /// Defaults to 1 second, or `backoff_max` if that is shorter.
     pub fn backoff_base(mut self, base: Duration) -> Self {
-        self.policy.backoff_base = base;
+        self.touch("backoff_base").policy.backoff_base = base;
         self
     }
 
     /// The longest retry delay; also the delay after non-transient failures
     /// (4xx, TLS, malformed documents) and the cap on `Retry-After`.
     ///
-    /// Defaults to 5 minutes.
+    /// Defaults to 5 minutes, or `backoff_base` if that is longer.
     pub fn backoff_max(mut self, max: Duration) -> Self {
-        self.policy.backoff_max = max;
+        self.touch("backoff_max").policy.backoff_max = max;
         self
     }
 
@@ -229,7 +256,8 @@ impl Builder {
         self
     }
 
-    /// How long [`JwksCache::refresh_now`] waits for its fetch.
+    /// How long [`JwksCache::refresh_now`] waits for its fetch. Must be
+    /// positive.
     ///
     /// Defaults to 30 seconds.
     pub fn refresh_timeout(mut self, timeout: Duration) -> Self {
@@ -248,19 +276,20 @@ impl Builder {
     }
 
     /// The shortest lifetime cache headers may grant (`no-cache` and
-    /// `max-age=0` land here).
+    /// `max-age=0` land here). Must be positive and at most
+    /// [`max_ttl`](Self::max_ttl).
     ///
-    /// Defaults to 1 minute.
+    /// Defaults to 1 minute, or `max_ttl` if that is shorter.
     pub fn min_ttl(mut self, ttl: Duration) -> Self {
-        self.policy.min_ttl = ttl;
+        self.touch("min_ttl").policy.min_ttl = ttl;
         self
     }
 
     /// The longest lifetime cache headers may grant.
     ///
-    /// Defaults to 24 hours.
+    /// Defaults to 24 hours, or `min_ttl` if that is longer.
     pub fn max_ttl(mut self, ttl: Duration) -> Self {
-        self.policy.max_ttl = ttl;
+        self.touch("max_ttl").policy.max_ttl = ttl;
         self
     }
 
@@ -272,7 +301,9 @@ impl Builder {
         self
     }
 
-    /// Entries past this index are skipped ([`SkipReason::TooManyKeys`](crate::SkipReason::TooManyKeys)).
+    /// The most entries a document may have: a longer one is rejected whole
+    /// ([`KeySetError::TooManyKeys`](crate::KeySetError::TooManyKeys)), the
+    /// refresh fails and the current set stays in service.
     ///
     /// Defaults to 100.
     pub fn max_keys(mut self, keys: usize) -> Self {
@@ -280,7 +311,10 @@ impl Builder {
         self
     }
 
-    /// Entries with a longer `kid` are skipped.
+    /// Entries with a longer `kid` are skipped, and a lookup of a longer
+    /// `kid` (every entry point: `with_key`, `get`, `*_or_wait`, verify) is
+    /// an immediate miss, before hashing: it never asks for a fetch and never
+    /// enters the negative cache.
     ///
     /// Defaults to 256 bytes.
     pub fn max_kid_len(mut self, bytes: usize) -> Self {
@@ -288,8 +322,11 @@ impl Builder {
         self
     }
 
-    /// The clock the schedule reads. The refresher still sleeps in real
-    /// time; a manual clock changes what it decides when it wakes.
+    /// The clock the schedule and the deadlines read. With a clock that
+    /// moves by jumps (an `Arc<ManualClock>`, see [`Clock::on_advance`]) the
+    /// refresher wakes on every jump and never sleeps on a real-time timer,
+    /// so tests drive the schedule without sleeping; with any other clock it
+    /// sleeps in real time until its next deadline.
     ///
     /// Defaults to [`SystemClock`].
     pub fn clock(mut self, clock: impl Clock) -> Self {
@@ -308,6 +345,12 @@ impl Builder {
     /// Runs `hook` on the refresher thread after every fetch, with what came
     /// of it (kids added and removed, 304, failure and next retry). Keep it
     /// quick: the refresher waits for it. A panic in it is caught and logged.
+    /// While it runs, lookups check the set's hard-expiry deadline
+    /// themselves, so a hook that hangs cannot keep a set alive past it.
+    /// [`JwksCache::refresh_now`] called from it does not wait: it schedules
+    /// a fetch to start right after the hook returns and returns
+    /// [`Error::OnRefresherThread`]; other waiting calls made from it
+    /// (`wait_ready`, `*_or_wait`) do not wait either.
     ///
     /// Defaults to none.
     pub fn on_refresh(mut self, hook: impl Fn(&RefreshEvent) + Send + 'static) -> Self {
@@ -476,11 +519,57 @@ impl Builder {
         }
     }
 
+    /// Defaults that depend on another knob follow it when that knob was
+    /// set and they were not: `interval(1s)` alone must not fail on
+    /// `min_refresh_interval`, a setting the caller never touched.
+    fn resolve_defaults(&mut self) {
+        let p = &mut self.policy;
+        let explicit = |name: &str| self.explicit.contains(&name);
+        if !explicit("min_refresh_interval") {
+            p.min_refresh_interval = p.min_refresh_interval.min(p.interval);
+        }
+        if !explicit("backoff_base") {
+            p.backoff_base = p.backoff_base.min(p.backoff_max);
+        } else if !explicit("backoff_max") {
+            p.backoff_max = p.backoff_max.max(p.backoff_base);
+        }
+        if !explicit("min_ttl") {
+            p.min_ttl = p.min_ttl.min(p.max_ttl);
+        } else if !explicit("max_ttl") {
+            p.max_ttl = p.max_ttl.max(p.min_ttl);
+        }
+    }
+
     fn validate(&self) -> Result<(), Error> {
         let p = &self.policy;
         let fail = |msg: &str| Err(Error::Config(msg.to_owned()));
+        for (name, value) in [
+            ("interval", p.interval),
+            ("min_refresh_interval", p.min_refresh_interval),
+            ("unknown_kid_cooldown", p.unknown_kid_cooldown),
+            ("negative_cache_ttl", self.negative_ttl),
+            ("stale_while_error", p.stale_while_error),
+            ("backoff_base", p.backoff_base),
+            ("backoff_max", p.backoff_max),
+            ("expired_wait", self.expired_wait),
+            ("refresh_timeout", self.refresh_timeout),
+            ("min_ttl", p.min_ttl),
+            ("max_ttl", p.max_ttl),
+            ("connect_timeout", self.http.connect_timeout),
+            ("response_timeout", self.http.response_timeout),
+            ("timeout", self.http.timeout),
+        ] {
+            if value > MAX_SETTING {
+                return Err(Error::Config(format!(
+                    "{name} must be at most 100 years (got {value:?})"
+                )));
+            }
+        }
         if p.interval.is_zero() {
             return fail("interval must be positive");
+        }
+        if self.refresh_timeout.is_zero() {
+            return fail("refresh_timeout must be positive");
         }
         if p.usage_threshold == 0 {
             return fail("usage_threshold must be at least 1");
@@ -493,11 +582,23 @@ impl Builder {
         if p.min_refresh_interval > p.interval {
             return fail("min_refresh_interval must not exceed interval");
         }
-        if p.backoff_base.is_zero() || p.backoff_base > p.backoff_max {
-            return fail("backoff_base must be positive and at most backoff_max");
+        if p.backoff_max.is_zero() {
+            return fail("backoff_max must be positive");
         }
-        if p.min_ttl.is_zero() || p.min_ttl > p.max_ttl {
-            return fail("min_ttl must be positive and at most max_ttl");
+        if p.backoff_base.is_zero() {
+            return fail("backoff_base must be positive");
+        }
+        if p.backoff_base > p.backoff_max {
+            return fail("backoff_base must be at most backoff_max");
+        }
+        if p.max_ttl.is_zero() {
+            return fail("max_ttl must be positive");
+        }
+        if p.min_ttl.is_zero() {
+            return fail("min_ttl must be positive");
+        }
+        if p.min_ttl > p.max_ttl {
+            return fail("min_ttl must be at most max_ttl");
         }
         if self.limits.max_keys == 0
             || self.limits.max_bytes < 2
@@ -518,10 +619,12 @@ impl Builder {
     /// [`danger_accept_plain_http`](Self::danger_accept_plain_http)), bad
     /// PEM or pins, and an HTTP knob used with a custom fetcher.
     /// [`Error::Fetch`] with kind `Io` if the thread cannot start.
-    pub fn build(self) -> Result<JwksCache, Error> {
+    pub fn build(mut self) -> Result<JwksCache, Error> {
+        self.resolve_defaults();
         self.validate()?;
         let fetcher = Self::fetcher(self.source, &self.http)?;
         let (bell, bell_wait) = doorbell();
+        let epoch = self.clock.now();
         let shared = Arc::new(Shared {
             current: Swap::new(Arc::new(KeySet::empty())),
             counters: LookupCounters::new(self.policy.usage_threshold),
@@ -536,7 +639,10 @@ impl Builder {
             clock: self.clock,
             expired_wait: self.expired_wait,
             refresh_timeout: self.refresh_timeout,
+            max_kid_len: self.limits.key.max_kid_len,
+            epoch,
         });
+        let manual_time = shared.clock.on_advance(advance_hook(&shared));
         let seed = self.seed.unwrap_or_else(random_seed);
         let refresher = Refresher {
             shared: Arc::clone(&shared),
@@ -546,6 +652,7 @@ impl Builder {
             negative_ttl: self.negative_ttl,
             bell: bell_wait,
             on_refresh: self.on_refresh,
+            manual_time,
         };
         let thread = spawn(self.thread_name, move || refresher.run()).map_err(|e| {
             Error::Fetch(crate::error::FetchError::new(

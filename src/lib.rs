@@ -53,7 +53,7 @@ pub mod testing;
 
 pub use builder::{Builder, Inspection};
 pub use cache::JwksCache;
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{AdvanceHook, Clock, ManualClock, SystemClock};
 pub use error::{Error, FetchError, FetchErrorKind, KeySetError};
 pub use event::{RefreshEvent, RefreshOutcome};
 pub use fetch::{Fetch, FetchRequest, FetchResponse, FileFetcher, Validators};

@@ -231,6 +231,7 @@ pub(crate) struct Board {
     pub(crate) not_modified: u64,
     pub(crate) fetch_failures: u64,
     pub(crate) deferred: u64,
+    pub(crate) stop_reason: Option<String>,
 }
 
 /// A point-in-time view of the cache, from [`JwksCache::status`](crate::JwksCache::status).
@@ -277,6 +278,11 @@ pub struct Status {
     pub suppressed_refreshes: u64,
     /// Fetches that failed.
     pub fetch_failures: u64,
+    /// Why the refresher stopped, when it did not stop because the cache
+    /// was dropped: the panic message of the thread. With the refresher
+    /// gone nothing is fetched again; lookups keep the current set until its
+    /// hard-expiry deadline (`expires_at`) and fail closed after it.
+    pub stop_reason: Option<String>,
 }
 
 pub(crate) fn snapshot(
@@ -307,5 +313,6 @@ pub(crate) fn snapshot(
         not_modified: board.not_modified,
         suppressed_refreshes: counters.sum(|s| &s.suppressed) + board.deferred,
         fetch_failures: board.fetch_failures,
+        stop_reason: board.stop_reason.clone(),
     }
 }
