@@ -312,6 +312,14 @@ impl JwksCache {
         // AcqRel: only one caller per cooldown wins the gate; pairs with the
         // refresher's Release store that reopened it.
         let target = if gate_maybe_open && shared.miss_gate.swap(false, Ordering::AcqRel) {
+            // The refresher reopens the gate after it publishes, without
+            // the rounds lock: a set may have come since the check above.
+            if shared.current.load().generation() != generation {
+                // Release: as the refresher's reopening store, which this
+                // undoes our claim of; no fetch is needed.
+                shared.miss_gate.store(true, Ordering::Release);
+                return Ok(Some(Ok(())));
+            }
             if unknown {
                 *shared.missed_kid.lock() = Some(Box::from(kid));
             }

@@ -4,7 +4,7 @@
 //!
 //! | state | what it does | leaves when |
 //! |---|---|---|
-//! | idle | sleeps on the doorbell until the plan's next deadline | rung, or deadline |
+//! | idle | sleeps on the doorbell until the plan's next deadline (never later than the set's hard expiry); the only state in which the set is marked watched | rung (a demand, a manual clock's jump), or deadline |
 //! | fetching | calls the fetcher (blocking, caught if it panics) | fetch returns |
 //! | backing off | idle, with the next deadline a retry | retry deadline, or manual |
 //! | stopped | exits (or panicked: the message goes to `Status::stop_reason`); waiters are told `Error::Stopped`; readers enforce deadlines | — |
@@ -251,11 +251,16 @@ impl Refresher {
             }
             let mut rounds = shared.rounds.lock();
             // Demands that arrived during the fetch are served by it, except
-            // `refresh_now`'s: it asks for a fetch that starts after the
-            // call, so MANUAL (and STOP) are kept for the next round. AcqRel
-            // on the clear: nothing rides on it.
-            shared.pending.fetch_and(STOP | MANUAL, Ordering::AcqRel);
-            shared.missed_kid.lock().take();
+            // two kept for the next round (with STOP): MANUAL, as
+            // `refresh_now` asks for a fetch that starts after the call, and
+            // MISS, which can only come from a reader that won the gate
+            // `apply` reopened above, after this fetch's set was published
+            // (the gate is closed for the rest of a fetch): that reader missed
+            // in the new set and waits for a new fetch. AcqRel on the clear:
+            // nothing rides on it.
+            shared
+                .pending
+                .fetch_and(STOP | MANUAL | MISS, Ordering::AcqRel);
             rounds.fetching = false;
             rounds.finished += 1;
             rounds.done += 1;
