@@ -73,7 +73,7 @@ fn wait_ready_rides_over_a_transient_failure_at_start_up() {
 fn wait_ready_returns_the_last_error_on_timeout_and_early_on_a_permanent_one() {
     let (calls, builder) = scripted(vec![status(503)]);
     let cache = builder.build().expect("valid");
-    let result = cache.wait_ready(300 * MS);
+    let result = first_failure(&cache);
     assert_eq!(
         fetch_error(result.expect_err("never ready")).kind(),
         FetchErrorKind::Status(503)
