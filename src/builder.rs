@@ -1,9 +1,11 @@
-//! Every knob, validated once in [`Builder::build`]. `builder/inspect.rs`
-//! is the one-shot fetch for tools ([`Builder::inspect`]).
+//! Every knob, validated once in [`Builder::build`] (`builder/validate.rs`).
+//! `builder/inspect.rs` is the one-shot fetch for tools
+//! ([`Builder::inspect`]).
 
 #[cfg(feature = "http")]
 mod inspect;
 mod observe;
+mod validate;
 
 #[cfg(feature = "http")]
 pub use inspect::Inspection;
@@ -20,7 +22,7 @@ use crate::fetch::{HttpFetcher, IssuerFetcher};
 use crate::keyset::{KeySet, SetLimits};
 use crate::policy::{Policy, PolicyConfig, RefreshStrategy};
 use crate::refresher::Refresher;
-use crate::shared::{Rounds, Shared};
+use crate::shared::{advance_hook, Rounds, Shared};
 use crate::stats::{Board, LookupCounters};
 use crate::sync::{doorbell, spawn, Arc, AtomicBool, AtomicU8, Condvar, Mutex, Swap};
 
@@ -34,6 +36,13 @@ use crate::sync::{doorbell, spawn, Arc, AtomicBool, AtomicU8, Condvar, Mutex, Sw
 /// apply to the HTTPS sources of [`JwksCache::builder`] and
 /// [`JwksCache::from_issuer`]; with [`JwksCache::from_fetcher`] they are a
 /// configuration error.
+///
+/// Every `Duration` setting must be at most 100 years; `build` rejects a
+/// longer one (and a zero where it makes no sense) with an
+/// [`Error::Config`] naming the setting. A default that depends on another
+/// setting follows it (`interval(1s)` lowers the default
+/// `min_refresh_interval` to 1 s); only settings you made conflict with
+/// each other are rejected.
 #[must_use = "a Builder does nothing until build() is called"]
 pub struct Builder {
     source: Source,
@@ -50,6 +59,9 @@ pub struct Builder {
     name: Option<String>,
     metrics_interval: Duration,
     fleet: Option<crate::fleet::Fleet>,
+    /// Schedule knobs set explicitly; the others are defaults that may follow
+    /// the knobs they depend on (see `resolve_defaults`).
+    explicit: Vec<&'static str>,
 }
 
 /// A callback run on the refresher thread after each fetch.
@@ -114,6 +126,7 @@ impl Builder {
             name: None,
             metrics_interval: Duration::from_secs(5),
             fleet: None,
+            explicit: Vec::new(),
         }
     }
 
@@ -125,6 +138,14 @@ impl Builder {
     /// Defaults to none: every instance fetches for itself.
     pub fn fleet(mut self, fleet: crate::fleet::Fleet) -> Self {
         self.fleet = Some(fleet);
+        self
+    }
+
+    /// Records that the schedule knob `name` was set by the caller.
+    fn touch(&mut self, name: &'static str) -> &mut Self {
+        if !self.explicit.contains(&name) {
+            self.explicit.push(name);
+        }
         self
     }
 
@@ -141,7 +162,7 @@ impl Builder {
     ///
     /// Defaults to 20 minutes.
     pub fn interval(mut self, interval: Duration) -> Self {
-        self.policy.interval = interval;
+        self.touch("interval").policy.interval = interval;
         self
     }
 
@@ -192,9 +213,11 @@ impl Builder {
     /// lookups cannot turn into a flood of fetches. Must not exceed
     /// [`interval`](Self::interval).
     ///
-    /// Defaults to 30 seconds.
+    /// Defaults to 30 seconds, or the interval if that is shorter.
     pub fn min_refresh_interval(mut self, interval: Duration) -> Self {
-        self.policy.min_refresh_interval = interval;
+        self.touch("min_refresh_interval")
+            .policy
+            .min_refresh_interval = interval;
         self
     }
 
@@ -229,20 +252,21 @@ impl Builder {
 
     /// The first retry delay ceiling after a failure; it doubles with each
     /// consecutive failure up to [`backoff_max`](Self::backoff_max), and the
-    /// actual delay is uniform below it (full jitter).
+    /// actual delay is uniform below it (full jitter). Must be positive and
+    /// at most [`backoff_max`](Self::backoff_max).
     ///
-    /// Defaults to 1 second.
+    /// Defaults to 1 second, or `backoff_max` if that is shorter.
     pub fn backoff_base(mut self, base: Duration) -> Self {
-        self.policy.backoff_base = base;
+        self.touch("backoff_base").policy.backoff_base = base;
         self
     }
 
     /// The longest retry delay; also the delay after non-transient failures
     /// (4xx, TLS, malformed documents) and the cap on `Retry-After`.
     ///
-    /// Defaults to 5 minutes.
+    /// Defaults to 5 minutes, or `backoff_base` if that is longer.
     pub fn backoff_max(mut self, max: Duration) -> Self {
-        self.policy.backoff_max = max;
+        self.touch("backoff_max").policy.backoff_max = max;
         self
     }
 
@@ -255,7 +279,8 @@ impl Builder {
         self
     }
 
-    /// How long [`JwksCache::refresh_now`] waits for its fetch.
+    /// How long [`JwksCache::refresh_now`] waits for its fetch. Must be
+    /// positive.
     ///
     /// Defaults to 30 seconds.
     pub fn refresh_timeout(mut self, timeout: Duration) -> Self {
@@ -274,19 +299,20 @@ impl Builder {
     }
 
     /// The shortest lifetime cache headers may grant (`no-cache` and
-    /// `max-age=0` land here).
+    /// `max-age=0` land here). Must be positive and at most
+    /// [`max_ttl`](Self::max_ttl).
     ///
-    /// Defaults to 1 minute.
+    /// Defaults to 1 minute, or `max_ttl` if that is shorter.
     pub fn min_ttl(mut self, ttl: Duration) -> Self {
-        self.policy.min_ttl = ttl;
+        self.touch("min_ttl").policy.min_ttl = ttl;
         self
     }
 
     /// The longest lifetime cache headers may grant.
     ///
-    /// Defaults to 24 hours.
+    /// Defaults to 24 hours, or `min_ttl` if that is longer.
     pub fn max_ttl(mut self, ttl: Duration) -> Self {
-        self.policy.max_ttl = ttl;
+        self.touch("max_ttl").policy.max_ttl = ttl;
         self
     }
 
@@ -298,7 +324,9 @@ impl Builder {
         self
     }
 
-    /// Entries past this index are skipped ([`SkipReason::TooManyKeys`](crate::SkipReason::TooManyKeys)).
+    /// The most entries a document may have: a longer one is rejected whole
+    /// ([`KeySetError::TooManyKeys`](crate::KeySetError::TooManyKeys)), the
+    /// refresh fails and the current set stays in service.
     ///
     /// Defaults to 100.
     pub fn max_keys(mut self, keys: usize) -> Self {
@@ -306,7 +334,10 @@ impl Builder {
         self
     }
 
-    /// Entries with a longer `kid` are skipped.
+    /// Entries with a longer `kid` are skipped, and a lookup of a longer
+    /// `kid` (every entry point: `with_key`, `get`, `*_or_wait`, verify) is
+    /// an immediate miss, before hashing: it never asks for a fetch and never
+    /// enters the negative cache.
     ///
     /// Defaults to 256 bytes.
     pub fn max_kid_len(mut self, bytes: usize) -> Self {
@@ -314,8 +345,11 @@ impl Builder {
         self
     }
 
-    /// The clock the schedule reads. The refresher still sleeps in real
-    /// time; a manual clock changes what it decides when it wakes.
+    /// The clock the schedule and the deadlines read. With a clock that
+    /// moves by jumps (an `Arc<ManualClock>`, see [`Clock::on_advance`]) the
+    /// refresher wakes on every jump and never sleeps on a real-time timer,
+    /// so tests drive the schedule without sleeping; with any other clock it
+    /// sleeps in real time until its next deadline.
     ///
     /// Defaults to [`SystemClock`].
     pub fn clock(mut self, clock: impl Clock) -> Self {
@@ -334,6 +368,12 @@ impl Builder {
     /// Runs `hook` on the refresher thread after every fetch, with what came
     /// of it (kids added and removed, 304, failure and next retry). Keep it
     /// quick: the refresher waits for it. A panic in it is caught and logged.
+    /// While it runs, lookups check the set's hard-expiry deadline
+    /// themselves, so a hook that hangs cannot keep a set alive past it.
+    /// [`JwksCache::refresh_now`] called from it does not wait: it schedules
+    /// a fetch to start right after the hook returns and returns
+    /// [`Error::OnRefresherThread`]; other waiting calls made from it
+    /// (`wait_ready`, `*_or_wait`) do not wait either.
     ///
     /// Defaults to none.
     pub fn on_refresh(mut self, hook: impl Fn(&RefreshEvent) + Send + 'static) -> Self {
@@ -514,38 +554,6 @@ impl Builder {
         }
     }
 
-    fn validate(&self) -> Result<(), Error> {
-        let p = &self.policy;
-        let fail = |msg: &str| Err(Error::Config(msg.to_owned()));
-        if p.interval.is_zero() {
-            return fail("interval must be positive");
-        }
-        if p.usage_threshold == 0 {
-            return fail("usage_threshold must be at least 1");
-        }
-        if let Some(theta) = p.background {
-            if !(theta > 0.0 && theta < 1.0) {
-                return fail("background_threshold must be between 0 and 1 (exclusive)");
-            }
-        }
-        if p.min_refresh_interval > p.interval {
-            return fail("min_refresh_interval must not exceed interval");
-        }
-        if p.backoff_base.is_zero() || p.backoff_base > p.backoff_max {
-            return fail("backoff_base must be positive and at most backoff_max");
-        }
-        if p.min_ttl.is_zero() || p.min_ttl > p.max_ttl {
-            return fail("min_ttl must be positive and at most max_ttl");
-        }
-        if self.limits.max_keys == 0
-            || self.limits.max_bytes < 2
-            || self.limits.key.max_kid_len == 0
-        {
-            return fail("max_keys, max_document_bytes and max_kid_len must be positive");
-        }
-        Ok(())
-    }
-
     /// Checks the settings and starts the refresher thread, which fetches
     /// the first set at once. Does not wait for it.
     ///
@@ -556,7 +564,8 @@ impl Builder {
     /// [`danger_accept_plain_http`](Self::danger_accept_plain_http)), bad
     /// PEM or pins, and an HTTP knob used with a custom fetcher.
     /// [`Error::Fetch`] with kind `Io` if the thread cannot start.
-    pub fn build(self) -> Result<JwksCache, Error> {
+    pub fn build(mut self) -> Result<JwksCache, Error> {
+        self.resolve_defaults();
         self.validate()?;
         let name = self.source_name()?;
         let source_id = self.source.describe();
@@ -579,6 +588,7 @@ impl Builder {
             None => (fetcher, false),
         };
         let (bell, bell_wait) = doorbell();
+        let epoch = self.clock.now();
         let shared = Arc::new(Shared {
             current: Swap::new(Arc::new(KeySet::empty())),
             counters: LookupCounters::new(self.policy.usage_threshold),
@@ -596,7 +606,10 @@ impl Builder {
             clock: self.clock,
             expired_wait: self.expired_wait,
             refresh_timeout: self.refresh_timeout,
+            max_kid_len: self.limits.key.max_kid_len,
+            epoch,
         });
+        let manual_time = shared.clock.on_advance(advance_hook(&shared));
         let seed = self.seed.unwrap_or_else(random_seed);
         let refresher = Refresher {
             shared: Arc::clone(&shared),
@@ -607,6 +620,7 @@ impl Builder {
             bell: bell_wait,
             on_refresh: self.on_refresh,
             observer: crate::observe::Observer::new(name, self.metrics_interval),
+            manual_time,
         };
         let thread = spawn(self.thread_name, move || refresher.run()).map_err(|e| {
             Error::Fetch(crate::error::FetchError::new(

@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::fetch::Fetch;
 use crate::jwk::Key;
 use crate::keyset::{Freshness, KeySet};
-use crate::shared::{Shared, DUE, MANUAL, MISS, STOP, USAGE};
+use crate::shared::{Rounds, Shared, DUE, MANUAL, MISS, STOP, USAGE};
 use crate::stats::{snapshot, Status};
 use crate::sync::{Arc, JoinHandle, Mutex, Ordering};
 
@@ -20,12 +20,22 @@ use crate::sync::{Arc, JoinHandle, Mutex, Ordering};
 /// - **Reads** ([`with_key`](Self::with_key), [`get`](Self::get)) are
 ///   lock-free and, in practice, wait-free: an atomic load of the published
 ///   set, a hash lookup and a per-thread counter. They never touch the network.
-/// - **What may block**, and for how long: [`wait_ready`](Self::wait_ready)
-///   and [`get_or_wait`](Self::get_or_wait) up to the timeout you pass;
+/// - **What may block**, and for how long: [`wait_ready`](Self::wait_ready),
+///   [`get_or_wait`](Self::get_or_wait) and
+///   [`with_key_or_wait`](Self::with_key_or_wait) up to the timeout you pass
+///   (plus, background refresh off, `Builder::expired_wait` for a due set);
 ///   [`refresh_now`](Self::refresh_now) up to `Builder::refresh_timeout`;
-///   with background refresh off, a lookup that finds the set due waits up to
-///   `Builder::expired_wait` for the refresh; dropping the last handle waits
-///   for an in-flight fetch to end (bounded by the fetcher's own timeouts).
+///   with background refresh off, every lookup ([`with_key`](Self::with_key),
+///   [`get`](Self::get), and so `Verifier::verify`) that finds the set due
+///   waits up to `Builder::expired_wait` for the one shared refresh; dropping
+///   the last handle waits for an in-flight fetch to end (bounded by the
+///   fetcher's own timeouts). Nothing blocks when called from an
+///   `on_refresh` hook (on the refresher thread).
+/// - **Deadlines hold without the refresher**: a set's hard-expiry deadline
+///   (lifetime + `stale_while_error`) is fixed when it is published, and
+///   lookups fail closed after it even if the refresher thread died or is
+///   stuck in a hook ([`Status::stop_reason`](crate::Status::stop_reason)
+///   says why it stopped).
 #[derive(Clone)]
 pub struct JwksCache {
     shared: Arc<Shared>,
@@ -133,6 +143,9 @@ impl JwksCache {
     /// On a miss, asks for a refresh (at most once per
     /// `Builder::unknown_kid_cooldown`) without waiting, and returns
     /// [`Error::UnknownKid`]; use [`get_or_wait`](Self::get_or_wait) to wait.
+    /// A kid longer than `Builder::max_kid_len` misses at once, before
+    /// hashing, and asks for nothing. A kid found absent by a refresh is
+    /// negatively cached, but asks again once the cooldown has passed.
     ///
     /// ```
     /// # let cache = jwks_sync::doc_cache();
@@ -175,12 +188,15 @@ impl JwksCache {
 
     /// The fast path shared by every lookup: a servable set that has the
     /// kid runs `f` on the key and counts a hit; anything else hands `f`
-    /// back for the slow path.
+    /// back for the slow path. An over-long kid never reaches the hash.
     #[inline]
     fn hit<R, F: FnOnce(&Arc<Key>) -> R>(&self, kid: &str, f: F) -> Result<R, F> {
+        if kid.len() > self.shared.max_kid_len {
+            return Err(f);
+        }
         let set = self.shared.current.load();
         match set.get(kid) {
-            Some(key) if set.freshness().servable() => {
+            Some(key) if set.fast_servable() || self.servable_unwatched(&set) => {
                 if self.shared.counters.hit() {
                     self.shared.ring(USAGE);
                 }
@@ -190,25 +206,59 @@ impl JwksCache {
         }
     }
 
+    /// A set no parked refresher watches (it is busy, in a hook, or gone;
+    /// or the clock just jumped) is served only before its deadline: the
+    /// reader reads the clock itself.
+    #[cold]
+    #[inline(never)]
+    fn servable_unwatched(&self, set: &KeySet) -> bool {
+        !set.watched() && self.live(set).servable()
+    }
+
+    /// `set`'s freshness, with the deadline enforced here when no parked
+    /// refresher watches it.
+    fn live(&self, set: &KeySet) -> Freshness {
+        let f = set.freshness();
+        if f != Freshness::Expired && !set.watched() && self.shared.past_deadline(set) {
+            Freshness::Expired
+        } else {
+            f
+        }
+    }
+
     /// The key for `kid`; on a miss, asks for a refresh (subject to the
     /// unknown-kid cooldown) and waits up to `timeout` for it, also joining a
-    /// refresh already in flight. Before the first set is loaded it waits for
-    /// that. Returns [`Error::UnknownKid`] when the refresh did not bring the
-    /// kid, or at once when no refresh is allowed or running; the refresh's
-    /// own error when it failed; [`Error::Timeout`] when `timeout` ran out.
+    /// refresh already in flight. Inside the cooldown it waits for the next
+    /// permitted fetch when that falls within `timeout` (not for a kid in
+    /// the negative cache). Before the first set is loaded it waits for
+    /// that, riding over transient failures like
+    /// [`wait_ready`](Self::wait_ready). Returns [`Error::UnknownKid`] when
+    /// the refresh did not bring the kid, or at once when no refresh can
+    /// come within `timeout`; the refresh's own error when it failed;
+    /// [`Error::Timeout`] when `timeout` ran out.
     pub fn get_or_wait(&self, kid: &str, timeout: Duration) -> Result<Arc<Key>, Error> {
         let deadline = deadline_after(timeout);
+        if kid.len() > self.shared.max_kid_len {
+            // Could never be in a set: no fetch, no wait, no negative entry.
+            self.shared.counters.miss();
+            return Err(Error::UnknownKid);
+        }
         if self.shared.current.load().generation() == 0 {
             self.wait_ready_until(deadline)?;
         }
         self.resolve(kid, Some(deadline))
     }
 
-    /// The slow path: due or expired sets, and misses.
+    /// The slow path: due, expired or unwatched sets, and misses.
     #[cold]
     #[inline(never)]
     fn resolve(&self, kid: &str, wait: Option<Instant>) -> Result<Arc<Key>, Error> {
         let shared = &*self.shared;
+        if kid.len() > shared.max_kid_len {
+            // Could never be in a set: no fetch, no negative entry.
+            shared.counters.miss();
+            return Err(Error::UnknownKid);
+        }
         let set = self.refreshed_if_due()?;
         if let Some(found) = self.serve(&set, kid) {
             return found;
@@ -219,42 +269,10 @@ impl JwksCache {
                 last_error: shared.last_error(),
             });
         }
-        if set.freshness() == Freshness::Expired {
+        if self.live(&set) == Freshness::Expired {
             return Err(self.expired_error());
         }
-        if shared.is_negative(kid) {
-            shared.counters.suppressed();
-            return Err(Error::UnknownKid);
-        }
-        // Acquire: pairs with the refresher's Release when it reopens the gate.
-        let gate_maybe_open = shared.miss_gate.load(Ordering::Acquire);
-        if !gate_maybe_open && wait.is_none() {
-            shared.counters.suppressed();
-            return Err(Error::UnknownKid);
-        }
-        let rounds = shared.rounds.lock();
-        // A refresh may have published the kid since we looked.
-        if let Some(found) = self.serve(&shared.current.load_full(), kid) {
-            return found;
-        }
-        // AcqRel: only one caller per cooldown wins the gate; pairs with the
-        // refresher's Release store that reopened it.
-        let target = if gate_maybe_open && shared.miss_gate.swap(false, Ordering::AcqRel) {
-            *shared.missed_kid.lock() = Some(Box::from(kid));
-            shared.counters.asked();
-            shared.ring(MISS);
-            Some(rounds.done + 1)
-        } else {
-            shared.counters.suppressed();
-            // Acquire: pairs with `Shared::ring`; a pending demand means the
-            // next round will fetch, so it is worth waiting for.
-            let pending = shared.pending.load(Ordering::Acquire) & (MISS | MANUAL | DUE) != 0;
-            (rounds.fetching || pending).then_some(rounds.done + 1)
-        };
-        let (Some(deadline), Some(target)) = (wait, target) else {
-            return Err(Error::UnknownKid);
-        };
-        let outcome = shared.wait_for_round(rounds, target, deadline)?;
+        let outcome = self.ask_refresh(kid, Ask::UnknownKid, set.generation(), wait)?;
         match self.serve(&shared.current.load_full(), kid) {
             Some(found) => found,
             // The refresh we waited for failed: that is the useful answer.
@@ -265,12 +283,140 @@ impl JwksCache {
         }
     }
 
+    /// Asks for a refresh on behalf of `kid` under the unknown-kid guard
+    /// (one fetch per cooldown, whatever the traffic) and, with `wait`,
+    /// waits for the fetch that serves it: the one it starts, the one in
+    /// flight, or (`Ask::UnknownKid` only, and not for a negatively cached
+    /// kid) the next one the guard permits if it comes before `wait`.
+    /// Either way at most one fetch per cooldown: the policy starts a fetch
+    /// for a `MISS` demand only once the guard permits it.
+    /// `Ok(None)`: nothing was waited for; `Ok(Some(_))`: the outcome of the
+    /// fetch waited for (`Ok(())` too when a set newer than `generation` was
+    /// published meanwhile).
+    fn ask_refresh(
+        &self,
+        kid: &str,
+        ask: Ask,
+        generation: u64,
+        wait: Option<Instant>,
+    ) -> Result<Option<Result<(), Error>>, Error> {
+        let shared = &*self.shared;
+        // Waiting on the refresher thread would stall the refresher.
+        let wait = wait.filter(|_| !self.on_refresher_thread());
+        // Acquire: pairs with the refresher's Release when it reopens the gate.
+        let gate_maybe_open = shared.miss_gate.load(Ordering::Acquire);
+        if !gate_maybe_open && wait.is_none() {
+            shared.counters.suppressed();
+            return Ok(None);
+        }
+        let rounds = shared.rounds.lock();
+        // A refresh may have published a new set since we looked.
+        if shared.current.load().generation() != generation {
+            return Ok(Some(Ok(())));
+        }
+        let unknown = ask == Ask::UnknownKid;
+        // AcqRel: only one caller per cooldown wins the gate; pairs with the
+        // refresher's Release store that reopened it.
+        let target = if gate_maybe_open && shared.miss_gate.swap(false, Ordering::AcqRel) {
+            // The refresher reopens the gate after it publishes, without
+            // the rounds lock: a set may have come since the check above.
+            if shared.current.load().generation() != generation {
+                // Release: as the refresher's reopening store, which this
+                // undoes our claim of; no fetch is needed.
+                shared.miss_gate.store(true, Ordering::Release);
+                return Ok(Some(Ok(())));
+            }
+            if unknown {
+                *shared.missed_kid.lock() = Some(Box::from(kid));
+                shared.counters.asked();
+            }
+            shared.ring(MISS);
+            Some(rounds.started + 1)
+        } else {
+            shared.counters.suppressed();
+            // Acquire: pairs with `Shared::ring`; a pending manual demand
+            // means the next round fetches.
+            let manual = shared.pending.load(Ordering::Acquire) & MANUAL != 0;
+            if rounds.fetching {
+                Some(rounds.started)
+            } else if manual {
+                Some(rounds.started + 1)
+            } else if wait.is_some_and(|w| {
+                // A patient ask (a kid not yet found absent) waits for the
+                // next fetch the guard permits if it comes before the
+                // caller's deadline; the others (a negatively cached kid, a
+                // re-key) only if the guard permits one now, which the
+                // refresher may not have noticed yet.
+                let by = if unknown && !shared.is_negative(kid) {
+                    w
+                } else {
+                    Instant::now()
+                };
+                self.fetch_permitted_by(rounds.miss_fetch_at, by)
+            }) {
+                // Ask now; the policy holds the demand until the cooldown
+                // (or the backoff) ends.
+                if unknown {
+                    *shared.missed_kid.lock() = Some(Box::from(kid));
+                    shared.counters.asked();
+                }
+                shared.ring(MISS);
+                Some(rounds.started + 1)
+            } else {
+                None
+            }
+        };
+        let (Some(deadline), Some(target)) = (wait, target) else {
+            return Ok(None);
+        };
+        shared.wait_for_fetch(rounds, target, deadline).map(Some)
+    }
+
+    /// Whether the next fetch a miss may cause, at `at` on the cache's
+    /// clock, comes before the real-time `deadline`.
+    fn fetch_permitted_by(&self, at: Option<Instant>, deadline: Instant) -> bool {
+        let Some(at) = at else { return false };
+        let until = at.saturating_duration_since(self.shared.clock.now());
+        until <= deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// A signature failed with the key published under `kid` in set
+    /// `generation`: the identity provider may have replaced the key under
+    /// the same kid. Asks for a refresh under the unknown-kid guard, and
+    /// with `wait` waits for it (only for a fetch it starts or joins, never
+    /// for the end of a cooldown: a forged signature must not hold a thread).
+    /// Returns whether a newer set is now published (worth one retry).
+    pub(crate) fn refresh_for_bad_signature(
+        &self,
+        kid: &str,
+        generation: u64,
+        wait: Option<Instant>,
+    ) -> bool {
+        let _ = self.ask_refresh(kid, Ask::SameKidRekey, generation, wait);
+        self.shared.current.load().generation() != generation
+    }
+
+    /// The generation of the set in service.
+    pub(crate) fn generation(&self) -> u64 {
+        self.shared.current.load().generation()
+    }
+
+    /// Whether the caller is this cache's refresher thread (an `on_refresh`
+    /// hook), where waiting for the refresher would stall it.
+    fn on_refresher_thread(&self) -> bool {
+        self._owner
+            .thread
+            .lock()
+            .as_ref()
+            .is_some_and(crate::sync::is_current)
+    }
+
     /// The published set; if it is due (background refresh off), first asks
     /// for the one shared refresh and waits up to `expired_wait` for it.
     fn refreshed_if_due(&self) -> Result<Arc<KeySet>, Error> {
         let shared = &*self.shared;
         let set = shared.current.load_full();
-        if set.freshness() != Freshness::Due {
+        if self.live(&set) != Freshness::Due || self.on_refresher_thread() {
             return Ok(set);
         }
         match shared.demand_and_wait(DUE, deadline_after(shared.expired_wait)) {
@@ -294,7 +440,7 @@ impl JwksCache {
             }
         }
         let set = self.refreshed_if_due()?;
-        if set.freshness() == Freshness::Expired {
+        if self.live(&set) == Freshness::Expired {
             return Err(self.expired_error());
         }
         Ok(set)
@@ -304,7 +450,7 @@ impl JwksCache {
     /// fail-closed error of an expired set.
     fn serve(&self, set: &KeySet, kid: &str) -> Option<Result<Arc<Key>, Error>> {
         let key = set.get(kid)?;
-        if set.freshness() == Freshness::Expired {
+        if self.live(set) == Freshness::Expired {
             return Some(Err(self.expired_error()));
         }
         if self.shared.counters.hit() {
@@ -326,47 +472,69 @@ impl JwksCache {
         }
     }
 
-    /// Blocks until the first key set is published (`Ok`), the first fetch
-    /// fails (that error, inside [`Error::NotReady`]), or `timeout` passes
-    /// ([`Error::Timeout`]). Returns at once once a set is loaded.
+    /// Blocks until the first key set is published (`Ok`), or `timeout`
+    /// passes. Transient failures (connection errors, timeouts, 5xx, 429)
+    /// are retried by the refresher's backoff within the timeout; when it
+    /// runs out the latest failure is returned inside [`Error::NotReady`]
+    /// ([`Error::Timeout`] if no fetch has failed). A failure that retrying
+    /// soon cannot fix (4xx, TLS, a rejected document) returns at once, in
+    /// [`Error::NotReady`]. Returns at once once a set is loaded.
     pub fn wait_ready(&self, timeout: Duration) -> Result<(), Error> {
         self.wait_ready_until(deadline_after(timeout))
     }
 
     fn wait_ready_until(&self, deadline: Instant) -> Result<(), Error> {
         let shared = &*self.shared;
+        // Ready once the round that published the first set has finished,
+        // so that status and later demands see a settled refresher.
+        let ready = |rounds: &Rounds| rounds.done > 0 && shared.current.load().generation() > 0;
+        let not_ready = |e: &Error| Error::NotReady {
+            last_error: Some(Box::new(e.clone())),
+        };
+        let hurry = self.on_refresher_thread();
         let mut rounds = shared.rounds.lock();
         loop {
-            // Ready once the round that published the first set has finished,
-            // so that status and later demands see a settled refresher.
-            if rounds.done > 0 && shared.current.load().generation() > 0 {
+            if ready(&rounds) {
                 return Ok(());
             }
             if let Some(Err(e)) = &rounds.last {
-                return Err(Error::NotReady {
-                    last_error: Some(Box::new(e.clone())),
-                });
+                if !is_transient(e) || rounds.stopped || hurry {
+                    return Err(not_ready(e));
+                }
             }
             if rounds.stopped {
                 return Err(Error::Stopped);
             }
+            if hurry {
+                return Err(Error::NotReady { last_error: None });
+            }
             let (guard, timed_out) = shared.round_done.wait_until(rounds, deadline);
             rounds = guard;
-            if timed_out && !(rounds.done > 0 && shared.current.load().generation() > 0) {
-                return Err(Error::Timeout);
+            if timed_out && !ready(&rounds) {
+                return Err(match &rounds.last {
+                    Some(Err(e)) => not_ready(e),
+                    _ => Error::Timeout,
+                });
             }
         }
     }
 
     /// Fetches now, ignoring schedule, backoff and guards, and waits (up to
-    /// `Builder::refresh_timeout`) for the outcome. Coalesced with any fetch
-    /// in flight: callers during a fetch share its result.
+    /// `Builder::refresh_timeout`) for the outcome of a fetch that started
+    /// after this call: never the outcome of one already in flight when it
+    /// was called. Callers that arrive together share one fetch.
+    ///
+    /// Called on the refresher thread (from an `on_refresh` hook) it does not
+    /// wait, which would stall the refresher: it schedules the fetch to start
+    /// right after the hook returns and returns
+    /// [`Error::OnRefresherThread`] at once; the hook sees the outcome.
     pub fn refresh_now(&self) -> Result<(), Error> {
-        let deadline = deadline_after(self.shared.refresh_timeout);
-        match self.shared.demand_and_wait(MANUAL, deadline)? {
-            Some(outcome) => outcome,
-            None => Err(Error::Timeout),
+        if self.on_refresher_thread() {
+            self.shared.ring(MANUAL);
+            return Err(Error::OnRefresherThread);
         }
+        let deadline = deadline_after(self.shared.refresh_timeout);
+        self.shared.demand_fetch_and_wait(MANUAL, deadline)?
     }
 
     /// The key set now in service (generation 0 and no keys before the first
@@ -392,6 +560,20 @@ impl fmt::Debug for JwksCache {
             .field("keys", &set.keys().len())
             .finish_non_exhaustive()
     }
+}
+
+/// Why a refresh is asked for outside the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    /// A lookup missed the kid.
+    UnknownKid,
+    /// A signature failed with the kid's key (same-kid re-key).
+    SameKidRekey,
+}
+
+/// Whether retrying soon may fix `e` (the refresher retries it with backoff).
+fn is_transient(e: &Error) -> bool {
+    matches!(e, Error::Fetch(f) if f.is_transient())
 }
 
 /// `timeout` from now; a timeout too large to represent waits "forever"

@@ -3,17 +3,32 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
+
+/// What a clock calls when it jumps forward (see [`Clock::on_advance`]).
+pub type AdvanceHook = Box<dyn Fn() + Send + Sync + 'static>;
 
 /// A source of monotonic time for the refresher's schedule.
 ///
-/// Production uses [`SystemClock`]. Tests hand the cache a [`ManualClock`] to
-/// look at what the schedule would do at a given moment; note that the
-/// refresher still *sleeps* in real time between deadlines, so a manual clock
-/// changes what the refresher decides when it wakes, not when it wakes.
+/// Production uses [`SystemClock`]. Tests hand the cache a [`ManualClock`]
+/// (shared as an `Arc<ManualClock>`): the schedule then runs on its time
+/// only, and every [`ManualClock::advance`] wakes the refresher, so a test
+/// drives background refreshes, backoff, cooldowns and expiry without
+/// sleeping.
 pub trait Clock: Send + Sync + 'static {
     /// The current instant.
     fn now(&self) -> Instant;
+
+    /// Asks the clock to call `wake` whenever it jumps forward, and says
+    /// whether it does. A clock that returns `true` moves only by such
+    /// jumps: the refresher then sleeps until woken, never on a real-time
+    /// timer. A clock that follows real time returns `false` (the default)
+    /// and drops `wake`; the refresher then sleeps in real time until its
+    /// next deadline.
+    fn on_advance(&self, wake: AdvanceHook) -> bool {
+        drop(wake);
+        false
+    }
 }
 
 /// A shared clock: keep one `Arc<ManualClock>` to move time, hand a clone to
@@ -21,6 +36,9 @@ pub trait Clock: Send + Sync + 'static {
 impl<C: Clock> Clock for Arc<C> {
     fn now(&self) -> Instant {
         (**self).now()
+    }
+    fn on_advance(&self, wake: AdvanceHook) -> bool {
+        (**self).on_advance(wake)
     }
 }
 
@@ -35,10 +53,12 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that moves only when told to.
+/// A clock that moves only when told to; every move wakes the refreshers
+/// of the caches it was given to (see [`Clock::on_advance`]).
 pub struct ManualClock {
     base: Instant,
     offset_nanos: AtomicU64,
+    wakers: Mutex<Vec<AdvanceHook>>,
 }
 
 impl ManualClock {
@@ -47,14 +67,25 @@ impl ManualClock {
         Self {
             base: Instant::now(),
             offset_nanos: AtomicU64::new(0),
+            wakers: Mutex::new(Vec::new()),
         }
     }
 
-    /// Moves the clock forward by `by`.
+    /// Moves the clock forward by `by` (saturating, at about 584 years past
+    /// its creation) and wakes every refresher that reads it.
     pub fn advance(&self, by: Duration) {
         let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
-        // Relaxed: the value is the whole message; no other data rides on it.
-        self.offset_nanos.fetch_add(nanos, Ordering::Relaxed);
+        // Relaxed: the value is the whole message; no other data rides on
+        // it (a woken refresher reads it after the doorbell's own
+        // synchronisation).
+        let _ = self
+            .offset_nanos
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_add(nanos))
+            });
+        for wake in self.wakers.lock().iter() {
+            wake();
+        }
     }
 }
 
@@ -67,7 +98,13 @@ impl Default for ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Instant {
         // Relaxed: see `advance`.
-        self.base + Duration::from_nanos(self.offset_nanos.load(Ordering::Relaxed))
+        let offset = Duration::from_nanos(self.offset_nanos.load(Ordering::Relaxed));
+        crate::policy::after(self.base, offset)
+    }
+
+    fn on_advance(&self, wake: AdvanceHook) -> bool {
+        self.wakers.lock().push(wake);
+        true
     }
 }
 

@@ -41,6 +41,11 @@ pub enum Error {
     Stopped,
     /// The builder's settings are inconsistent; the message names the knob.
     Config(String),
+    /// [`JwksCache::refresh_now`](crate::JwksCache::refresh_now) was called
+    /// on the refresher thread (from an `on_refresh` hook), where waiting
+    /// would stall the refresher: the fetch is scheduled to start right
+    /// after the hook returns, not awaited; the hook sees its outcome next.
+    OnRefresherThread,
 }
 
 impl fmt::Display for Error {
@@ -61,6 +66,10 @@ impl fmt::Display for Error {
             Error::Timeout => f.write_str("timed out waiting for the key set refresher"),
             Error::Stopped => f.write_str("the key set refresher has stopped"),
             Error::Config(msg) => write!(f, "invalid configuration: {msg}"),
+            Error::OnRefresherThread => f.write_str(
+                "refresh_now was called on the refresher thread (an on_refresh hook): \
+                 the fetch is scheduled, not awaited",
+            ),
         }
     }
 }
@@ -230,6 +239,15 @@ pub enum KeySetError {
         /// How many entries were skipped.
         skipped: usize,
     },
+    /// The document has more entries than `Builder::max_keys`; it is
+    /// rejected whole (publishing only some entries could drop the very keys
+    /// tokens are signed with).
+    TooManyKeys {
+        /// The cap (`Builder::max_keys`).
+        limit: usize,
+        /// Entries in the document.
+        entries: usize,
+    },
 }
 
 impl fmt::Display for KeySetError {
@@ -245,6 +263,12 @@ impl fmt::Display for KeySetError {
             KeySetError::TooLarge { limit } => write!(f, "document over the {limit}-byte cap"),
             KeySetError::NoUsableKeys { skipped } => {
                 write!(f, "no usable key ({skipped} entries skipped)")
+            }
+            KeySetError::TooManyKeys { limit, entries } => {
+                write!(
+                    f,
+                    "{entries} keys, more than the limit of {limit} (max_keys)"
+                )
             }
         }
     }

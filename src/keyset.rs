@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::error::KeySetError;
 use crate::json;
 use crate::jwk::{parse_entry, Key, KeyLimits, SkipReason};
-use crate::sync::{Arc, AtomicU8, Ordering};
+use crate::sync::{Arc, AtomicU64, AtomicU8, Ordering};
 
 /// Limits on a whole document; set through the builder.
 #[derive(Debug, Clone, Copy)]
@@ -80,7 +80,7 @@ impl Freshness {
     }
 
     fn from_u8(v: u8) -> Self {
-        match v {
+        match v & FRESHNESS_BITS {
             0 => Freshness::Fresh,
             1 => Freshness::Stale,
             2 => Freshness::Due,
@@ -88,6 +88,18 @@ impl Freshness {
         }
     }
 }
+
+/// Freshness-byte flag: no refresher is parked watching this set's
+/// deadline (it is busy, in a user's hook, or gone), so readers compare the
+/// deadline with the clock themselves. The fast path serves only bytes
+/// without flags.
+pub(crate) const UNWATCHED: u8 = 0x80;
+/// Freshness-byte flag: the injected clock moved since the refresher last
+/// planned; the refresher must not park on a stale plan.
+pub(crate) const CLOCK_MOVED: u8 = 0x40;
+const FRESHNESS_BITS: u8 = 0x3f;
+/// `KeySet::deadline` when the set has no hard-expiry deadline (yet).
+pub(crate) const NO_DEADLINE: u64 = u64::MAX;
 
 /// FxHash (rustc-hash): kids are short and chosen by the identity
 /// provider, and the map is never grown from request data, so a fast
@@ -103,6 +115,10 @@ pub struct KeySet {
     keys: Vec<Arc<Key>>,
     skipped: Vec<SkippedKey>,
     freshness: AtomicU8,
+    /// The hard-expiry deadline, in nanoseconds of the cache's clock since
+    /// its epoch (`NO_DEADLINE`: none); fixed by the refresher when it
+    /// publishes or renews the set, enforced by readers.
+    deadline: AtomicU64,
 }
 
 impl KeySet {
@@ -114,6 +130,7 @@ impl KeySet {
             keys: Vec::new(),
             skipped: Vec::new(),
             freshness: AtomicU8::new(Freshness::Fresh as u8),
+            deadline: AtomicU64::new(NO_DEADLINE),
         }
     }
 
@@ -153,6 +170,14 @@ impl KeySet {
             return Err(KeySetError::RepeatedMember(name.chars().take(64).collect()));
         }
         let entries = doc.keys.ok_or(KeySetError::NoKeysArray)?;
+        if entries.len() > limits.max_keys && !allow_empty {
+            // Rejected whole: publishing the first `max_keys` entries could
+            // drop exactly the signing keys.
+            return Err(KeySetError::TooManyKeys {
+                limit: limits.max_keys,
+                entries: entries.len(),
+            });
+        }
         // Usable keys in document order, and for each kid the positions
         // (in `usable`) of its keys, at most MAX_KEYS_PER_KID.
         let mut usable: Vec<Key> = Vec::new();
@@ -199,6 +224,7 @@ impl KeySet {
             keys,
             skipped,
             freshness: AtomicU8::new(Freshness::Fresh as u8),
+            deadline: AtomicU64::new(NO_DEADLINE),
         })
     }
 
@@ -268,14 +294,42 @@ impl KeySet {
 
     #[inline]
     pub(crate) fn freshness(&self) -> Freshness {
-        // Acquire: pairs with the refresher's Release store in `set_freshness`;
+        // Acquire: pairs with the writers' AcqRel in `update_state`;
         // nothing else is published through it, the byte is the whole message.
         Freshness::from_u8(self.freshness.load(Ordering::Acquire))
     }
 
-    pub(crate) fn set_freshness(&self, f: Freshness) {
-        // Release: pairs with the Acquire in `freshness`.
-        self.freshness.store(f as u8, Ordering::Release);
+    /// The fast path's test: fresh or stale, no flag (a refresher watches
+    /// the deadline).
+    #[inline]
+    pub(crate) fn fast_servable(&self) -> bool {
+        // Acquire: as in `freshness`.
+        self.freshness.load(Ordering::Acquire) <= Freshness::Stale as u8
+    }
+
+    /// Whether a parked refresher watches the deadline.
+    pub(crate) fn watched(&self) -> bool {
+        // Acquire: as in `freshness`.
+        self.freshness.load(Ordering::Acquire) & UNWATCHED == 0
+    }
+
+    /// Updates the freshness byte (value and flags) with `f`; `Err` when `f`
+    /// declined. AcqRel: pairs with the Acquire loads above and with the
+    /// other writers' updates (refresher, clock advances).
+    pub(crate) fn update_state(&self, f: impl FnMut(u8) -> Option<u8>) -> Result<u8, u8> {
+        self.freshness
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, f)
+    }
+
+    /// The hard-expiry deadline (`NO_DEADLINE`: none).
+    pub(crate) fn deadline(&self) -> u64 {
+        // Acquire: pairs with `set_deadline`; the value is the whole message.
+        self.deadline.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_deadline(&self, nanos: u64) {
+        // Release: pairs with `deadline`.
+        self.deadline.store(nanos, Ordering::Release);
     }
 }
 

@@ -68,7 +68,7 @@ pub use builder::Builder;
 #[cfg(feature = "http")]
 pub use builder::Inspection;
 pub use cache::JwksCache;
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{AdvanceHook, Clock, ManualClock, SystemClock};
 pub use error::{Error, FetchError, FetchErrorKind, KeySetError};
 pub use event::{RefreshEvent, RefreshOutcome};
 pub use fetch::{Fetch, FetchRequest, FetchResponse, FileFetcher, Validators};

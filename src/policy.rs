@@ -126,6 +126,10 @@ pub(crate) struct Plan {
     pub(crate) usage_arm: Option<u64>,
     /// When to decide again if nothing rings first.
     pub(crate) wake_at: Option<Instant>,
+    /// The earliest moment an unknown kid's demand would start a fetch: the
+    /// end of the cooldown, or the next retry while failing (`None`: no set
+    /// yet; at or before `now`: at once).
+    pub(crate) miss_fetch_at: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,7 +213,7 @@ impl Policy {
     /// Decides what to do at `now`.
     pub(crate) fn poll(&mut self, now: Instant) -> Plan {
         if let (Some(t0), true) = (self.t0, self.cfg.strategy.by_time()) {
-            let due = t0 + self.lifetime;
+            let due = after(t0, self.lifetime);
             if now >= due {
                 self.due_at = Some(self.due_at.map_or(due, |d| d.min(due)));
             }
@@ -217,11 +221,11 @@ impl Policy {
         let has_set = self.t0.is_some();
         let allowed_at = self
             .last_fetch_start
-            .map(|s| s + self.cfg.min_refresh_interval);
+            .map(|s| after(s, self.cfg.min_refresh_interval));
         let allowed = allowed_at.is_none_or(|a| now >= a);
         let gate_at = self
             .last_fetch_start
-            .map(|s| s + self.cfg.unknown_kid_cooldown);
+            .map(|s| after(s, self.cfg.unknown_kid_cooldown));
         let gate_passed = gate_at.is_none_or(|g| now >= g);
         let retry_due = self.retry_at.is_none_or(|r| now >= r);
 
@@ -258,11 +262,16 @@ impl Policy {
             {
                 Freshness::Due
             }
-            Some(d) if now >= d + self.cfg.stale_while_error => Freshness::Expired,
+            Some(d) if now >= after(d, self.cfg.stale_while_error) => Freshness::Expired,
             Some(_) => Freshness::Stale,
         });
 
         let miss_gate_open = has_set && self.failures == 0 && !self.miss_pending && gate_passed;
+        let miss_fetch_at = match (has_set, self.failures) {
+            (false, _) => None,
+            (true, 0) => Some(gate_at.map_or(now, |g| g.max(now))),
+            (true, _) => Some(self.retry_at.map_or(now, |r| r.max(now))),
+        };
 
         let usage_arm = match (has_set && self.cfg.strategy.by_usage(), self.usage_stage) {
             (true, UsageStage::Early) => Some(self.background_share(self.cfg.usage_threshold)),
@@ -291,10 +300,10 @@ impl Policy {
             }
             match (self.t0, self.due_at) {
                 (Some(t0), None) if self.cfg.strategy.by_time() => {
-                    wake.at(Some(t0 + self.lifetime))
+                    wake.at(Some(after(t0, self.lifetime)))
                 }
                 (_, Some(d)) if freshness != Some(Freshness::Expired) => {
-                    wake.at(Some(d + self.cfg.stale_while_error))
+                    wake.at(Some(after(d, self.cfg.stale_while_error)))
                 }
                 _ => {}
             }
@@ -305,6 +314,7 @@ impl Policy {
             miss_gate_open,
             usage_arm,
             wake_at: wake.earliest,
+            miss_fetch_at,
         }
     }
 
@@ -335,7 +345,7 @@ impl Policy {
                         } else {
                             Duration::ZERO
                         };
-                        Some(now + early + spread)
+                        Some(after(after(now, early), spread))
                     }
                     _ => None,
                 };
@@ -364,7 +374,7 @@ impl Policy {
                 if let Some(ra) = retry_after {
                     delay = delay.max(ra.min(self.cfg.backoff_max));
                 }
-                self.retry_at = Some(now + delay);
+                self.retry_at = Some(after(now, delay));
             }
         }
     }
@@ -421,13 +431,13 @@ impl Policy {
         self.due_at.or_else(|| {
             self.t0
                 .filter(|_| self.cfg.strategy.by_time())
-                .map(|t0| t0 + self.lifetime)
+                .map(|t0| after(t0, self.lifetime))
         })
     }
 
     /// When lookups start failing closed if no refresh succeeds.
     pub(crate) fn expires_at(&self) -> Option<Instant> {
-        self.due_at().map(|d| d + self.cfg.stale_while_error)
+        self.due_at().map(|d| after(d, self.cfg.stale_while_error))
     }
 
     /// The next fetch the schedule plans by itself (retry or background).
@@ -437,6 +447,22 @@ impl Policy {
         } else {
             self.background_at
         }
+    }
+}
+
+/// `t + d`, saturating: a deadline too far to represent is pushed as far
+/// as the platform allows (centuries), never overflowing or panicking.
+pub(crate) fn after(t: Instant, d: Duration) -> Instant {
+    let mut d = d;
+    // At most ~94 halvings of a `Duration`; only taken on overflow.
+    loop {
+        if let Some(later) = t.checked_add(d) {
+            return later;
+        }
+        if d.is_zero() {
+            return t;
+        }
+        d /= 2;
     }
 }
 

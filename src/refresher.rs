@@ -4,14 +4,16 @@
 //!
 //! | state | what it does | leaves when |
 //! |---|---|---|
-//! | idle | sleeps on the doorbell until the plan's next deadline | rung, or deadline |
+//! | idle | sleeps on the doorbell until the plan's next deadline (never later than the set's hard expiry); the only state in which the set is marked watched | rung (a demand, a manual clock's jump), or deadline |
 //! | fetching | calls the fetcher (blocking, caught if it panics) | fetch returns |
 //! | backing off | idle, with the next deadline a retry | retry deadline, or manual |
-//! | stopped | exits; waiters are told `Error::Stopped` | — |
+//! | stopped | exits (or panicked: the message goes to `Status::stop_reason`); waiters are told `Error::Stopped`; readers enforce deadlines | — |
 //!
-//! Each wake-up is one *round*: take the demands, ask the policy, apply its
-//! plan (freshness, unknown-kid gate, usage arm), fetch if told to, publish,
-//! and finish the round so waiters wake (see `shared.rs`).
+//! Each wake-up is one *round*: mark the set unwatched, take the demands,
+//! ask the policy, apply its plan (freshness, deadline, unknown-kid gate,
+//! usage arm), fetch if told to, publish, and finish the round so waiters
+//! wake (see `shared.rs`); then mark the set watched again and park, unless
+//! the clock moved meanwhile.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -20,8 +22,8 @@ use crate::builder::EventHook;
 use crate::error::{Error, FetchError, FetchErrorKind};
 use crate::event::{RefreshEvent, RefreshOutcome};
 use crate::fetch::{Fetch, FetchRequest, Validators};
-use crate::keyset::{KeySet, SetLimits};
-use crate::policy::{Demands, Outcome, Plan, Policy, RefreshCause};
+use crate::keyset::{KeySet, SetLimits, CLOCK_MOVED, NO_DEADLINE, UNWATCHED};
+use crate::policy::{after, Demands, Outcome, Plan, Policy, RefreshCause};
 use crate::shared::{Shared, DUE, MANUAL, MISS, NEGATIVE_CAPACITY, STOP, USAGE};
 use crate::stats::RefresherState;
 use crate::sync::{Arc, BellWait, Ordering};
@@ -35,19 +37,30 @@ pub(crate) struct Refresher {
     pub(crate) bell: BellWait,
     pub(crate) on_refresh: Option<EventHook>,
     pub(crate) observer: crate::observe::Observer,
+    /// The clock moves only by jumps that ring the bell: park without a
+    /// real-time timer.
+    pub(crate) manual_time: bool,
 }
 
-/// Marks the refresher stopped however the thread exits, so no waiter hangs.
+/// Marks the refresher stopped if the thread unwinds past `run` anyway
+/// (`run` catches panics; this covers a panic while reporting one).
 struct StopOnExit<'a>(&'a Shared);
 
 impl Drop for StopOnExit<'_> {
     fn drop(&mut self) {
-        self.0.board.lock().state = RefresherState::Stopped;
-        let mut rounds = self.0.rounds.lock();
-        rounds.stopped = true;
-        rounds.fetching = false;
-        self.0.round_done.notify_all();
+        if !self.0.rounds.lock().stopped {
+            self.0.stop(None);
+        }
     }
+}
+
+/// The text of a panic payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a non-text payload".to_owned())
 }
 
 struct Negative {
@@ -76,23 +89,52 @@ impl Negative {
 }
 
 impl Refresher {
+    /// The thread's body: rounds until told to stop or until something
+    /// panics; either way waiters are released and readers take over the
+    /// deadline (`Shared::stop`).
     pub(crate) fn run(mut self) {
         let shared = Arc::clone(&self.shared);
         let _stop = StopOnExit(&shared);
+        let reason = match catch_unwind(AssertUnwindSafe(|| self.rounds())) {
+            Ok(()) => None,
+            Err(payload) => {
+                let message = format!("the refresher panicked: {}", panic_message(&*payload));
+                log::error!("jwks-sync: {message}; no more refreshes, lookups fail closed at the set's deadline");
+                Some(message)
+            }
+        };
+        shared.stop(reason);
+    }
+
+    fn rounds(&mut self) {
+        let shared = Arc::clone(&self.shared);
         let mut validators = Validators::default();
         let mut negative = Negative { kids: Vec::new() };
         let mut triggers = Triggers::default();
         let mut wake_at: Option<Instant> = None;
         let mut wait = false;
         loop {
-            if wait {
-                // The plan's instants are on the injected clock; sleep for the
-                // distance to them in real time.
-                let now = shared.clock.now();
-                let real = wake_at.map(|w| Instant::now() + w.saturating_duration_since(now));
-                self.bell.wait(self.observer.wake_cap(real));
+            if wait && self.park() {
+                if self.manual_time {
+                    // Every clock jump rings: no timer to set.
+                    self.bell.wait(self.observer.wake_cap(None));
+                } else {
+                    // The plan's instants are on the injected clock; sleep
+                    // for the distance to them in real time.
+                    let now = shared.clock.now();
+                    let real =
+                        wake_at.map(|w| after(Instant::now(), w.saturating_duration_since(now)));
+                    self.bell.wait(self.observer.wake_cap(real));
+                }
             }
             wait = true;
+            // Awake: readers check the deadline themselves until we park
+            // again; clearing CLOCK_MOVED before reading the clock means a
+            // later jump is seen by `park`.
+            let _ = shared
+                .current
+                .load()
+                .update_state(|v| Some((v & !CLOCK_MOVED) | UNWATCHED));
             let now = shared.clock.now();
             let mut rounds = shared.rounds.lock();
             // AcqRel: Acquire pairs with demanders' Release in `Shared::ring`.
@@ -125,6 +167,7 @@ impl Refresher {
                 }
                 self.update_board(RefresherState::Idle);
                 rounds.done += 1;
+                rounds.miss_fetch_at = plan.miss_fetch_at;
                 shared.round_done.notify_all();
                 drop(rounds);
                 self.observer.after_round(&shared);
@@ -134,6 +177,7 @@ impl Refresher {
             // Start the fetch; close the unknown-kid gate before waiters can
             // look at it again (they take the rounds lock to close it too).
             rounds.fetching = true;
+            rounds.started += 1;
             shared.miss_gate.store(false, Ordering::Release);
             triggers.gate_open = false;
             drop(rounds);
@@ -183,7 +227,7 @@ impl Refresher {
                 // after the kid was asked for (an older shared snapshot
                 // says nothing about a key published since).
                 if success_at >= now && shared.current.load().get(&kid).is_none() {
-                    negative.add(kid, done_at + self.negative_ttl);
+                    negative.add(kid, after(done_at, self.negative_ttl));
                     negative.publish(&shared);
                 }
             }
@@ -222,13 +266,22 @@ impl Refresher {
                 }
             }
             let mut rounds = shared.rounds.lock();
-            // Demands that arrived during the fetch are served by it. AcqRel
-            // on the clear: nothing rides on it; STOP is kept.
-            shared.pending.fetch_and(STOP, Ordering::AcqRel);
-            shared.missed_kid.lock().take();
+            // Demands that arrived during the fetch are served by it, except
+            // two kept for the next round (with STOP): MANUAL, as
+            // `refresh_now` asks for a fetch that starts after the call, and
+            // MISS, which can only come from a reader that won the gate
+            // `apply` reopened above, after this fetch's set was published
+            // (the gate is closed for the rest of a fetch): that reader missed
+            // in the new set and waits for a new fetch. AcqRel on the clear:
+            // nothing rides on it.
+            shared
+                .pending
+                .fetch_and(STOP | MANUAL | MISS, Ordering::AcqRel);
             rounds.fetching = false;
+            rounds.finished += 1;
             rounds.done += 1;
             rounds.last = Some(result.map(|_| ()));
+            rounds.miss_fetch_at = plan.miss_fetch_at;
             shared.round_done.notify_all();
             drop(rounds);
             // Decide again at once if the plan already wants another fetch
@@ -275,6 +328,9 @@ impl Refresher {
             }
             Some(body) => {
                 let set = KeySet::parse(&body, current.generation() + 1, self.limits)?;
+                // Published while the refresher is busy: unwatched until it
+                // has fixed the deadline and parks.
+                let _ = set.update_state(|v| Some(v | UNWATCHED));
                 if !set.skipped().is_empty() {
                     log::info!(
                         target: crate::observe::REFRESH,
@@ -290,14 +346,34 @@ impl Refresher {
         }
     }
 
-    /// Publishes what the plan says about the current set and the triggers.
+    /// Marks the current set watched before parking; `false` when the
+    /// clock moved since the round planned (do not park on a stale plan).
+    fn park(&self) -> bool {
+        self.shared
+            .current
+            .load()
+            .update_state(|v| (v & CLOCK_MOVED == 0).then_some(v & !UNWATCHED))
+            .is_ok()
+    }
+
+    /// Publishes what the plan says about the current set (freshness and
+    /// hard-expiry deadline) and the triggers. The set stays unwatched: the
+    /// refresher is awake until it parks.
     fn apply(&self, plan: &Plan, triggers: &mut Triggers) {
         let shared = &self.shared;
         if let Some(f) = plan.freshness {
             let current = shared.current.load();
-            if current.freshness() != f {
-                current.set_freshness(f);
+            let deadline = self
+                .policy
+                .expires_at()
+                .map_or(NO_DEADLINE, |t| shared.nanos(t));
+            if current.deadline() != deadline {
+                current.set_deadline(deadline);
             }
+            let _ = current.update_state(|v| {
+                let flags = v & (UNWATCHED | CLOCK_MOVED);
+                (v != f as u8 | flags).then_some(f as u8 | flags)
+            });
         }
         // Only ever reopen from the refresher's own "closed" view: readers
         // close the gate, and a closed gate must stay closed until the plan

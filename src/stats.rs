@@ -314,6 +314,7 @@ pub(crate) struct Board {
     /// Times the set went past its lifetime and was served stale because
     /// refreshes failed.
     pub(crate) stale_episodes: u64,
+    pub(crate) stop_reason: Option<String>,
 }
 
 /// A point-in-time view of the cache, from [`JwksCache::status`](crate::JwksCache::status).
@@ -402,6 +403,11 @@ pub struct Status {
     pub rejections: Vec<(&'static str, u64)>,
     /// How the published set is served, for [`Status::health`].
     pub(crate) freshness: Freshness,
+    /// Why the refresher stopped, when it did not stop because the cache
+    /// was dropped: the panic message of the thread. With the refresher
+    /// gone nothing is fetched again; lookups keep the current set until its
+    /// hard-expiry deadline (`expires_at`) and fail closed after it.
+    pub stop_reason: Option<String>,
 }
 
 pub(crate) fn snapshot(
@@ -456,5 +462,6 @@ pub(crate) fn snapshot(
             .map(|(rule, n)| (*rule, n))
             .collect(),
         freshness: set.freshness(),
+        stop_reason: board.stop_reason.clone(),
     }
 }

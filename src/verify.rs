@@ -114,10 +114,21 @@ const MAX_SIGNATURE: usize = 1024;
 
 impl Verifier {
     /// Verifies `token` (a compact JWS, without `Bearer `) and returns its
-    /// claims as `C` with its header. Never waits: an unknown `kid` that
-    /// passed every other check asks the refresher for a refresh (at most one
-    /// per `Builder::unknown_kid_cooldown`) and fails with
-    /// [`VerifyError::UnknownKey`]; a retry after the refresh succeeds.
+    /// claims as `C` with its header. An unknown `kid` that passed every
+    /// other check asks the refresher for a refresh (at most one per
+    /// `Builder::unknown_kid_cooldown`, whatever the traffic) and fails with
+    /// [`VerifyError::UnknownKey`] without waiting; a retry after the
+    /// refresh succeeds. A kid asked for before the identity provider
+    /// published it is negatively cached, but gets another chance (one fetch)
+    /// once the cooldown has passed: it is not locked out for
+    /// `Builder::negative_cache_ttl`. A signature that fails with a known
+    /// kid's key asks for a refresh under the same guard (the provider may
+    /// have replaced the key under the same kid).
+    ///
+    /// **Blocking**: it does not wait for the network, with one exception:
+    /// with `Builder::background_refresh(false)`, the lookup that finds the
+    /// key set due waits up to `Builder::expired_wait` (5 s by default) for
+    /// the one shared refresh (so does every lookup arriving meanwhile).
     ///
     /// The rules, cheapest first (the first broken one is the error):
     /// size, shape, header (`alg` allowed and asymmetric, no `crit`), claims
@@ -150,8 +161,14 @@ impl Verifier {
     /// waits for that. Use it where a key rotation must not fail the first
     /// requests signed with the new key.
     ///
-    /// Waiting is bounded by `timeout`, and by the unknown-kid cooldown: a
-    /// kid unknown again within it fails at once.
+    /// Waiting is bounded by `timeout`. Inside the unknown-kid cooldown it
+    /// waits for the next fetch the cooldown permits if that comes within
+    /// `timeout`, and fails at once otherwise (or for a kid in the negative
+    /// cache). A signature failing with a known kid's key asks for a refresh
+    /// under the same guard and, if a new set arrives within `timeout`, is
+    /// checked once more against it (same-kid re-key). With background
+    /// refresh off, a due set is refreshed first (up to
+    /// `Builder::expired_wait`).
     pub fn verify_or_wait<C: DeserializeOwned>(
         &self,
         token: &str,
@@ -254,14 +271,25 @@ impl Verifier {
             // Could never be in the set: no lookup, no refresh.
             return Err(VerifyError::UnknownKey);
         }
-        let looked_up = match wait {
+        let look_up = || match wait {
             None => self.cache.with_key(kid, check),
             Some(deadline) => {
                 let timeout = deadline.saturating_duration_since(Instant::now());
                 self.cache.with_key_or_wait(kid, timeout, check)
             }
         };
-        looked_up?
+        let generation = self.cache.generation();
+        match look_up()? {
+            // Same-kid re-key: the provider may have replaced the key under
+            // this kid. Ask for a refresh under the unknown-kid guard; retry
+            // once if a newer set is in service.
+            Err(VerifyError::BadSignature)
+                if self.cache.refresh_for_bad_signature(kid, generation, wait) =>
+            {
+                look_up()?
+            }
+            verdict => verdict,
+        }
     }
 
     /// No `kid`: the one usable key bound to `alg`, if there is exactly one.

@@ -107,51 +107,6 @@ fn a_rotation_is_served_after_one_fetch() {
 }
 
 #[test]
-fn a_kid_found_absent_is_negatively_cached_for_its_ttl() {
-    let a = es("a");
-    let b = es("b");
-    let (source, builder) = source_and_builder(&[&a]);
-    let cache = ready(
-        builder
-            .unknown_kid_cooldown(Duration::ZERO)
-            .negative_cache_ttl(300 * MS),
-    );
-    // Asked for before the identity provider publishes it: one fetch, absent.
-    assert_eq!(
-        cache.get_or_wait("b", PATIENCE).err(),
-        Some(Error::UnknownKid)
-    );
-    assert_eq!(source.fetches(), 2);
-    source.set_document(jwks_json(&[&a, &b]));
-    for _ in 0..100 {
-        assert_eq!(
-            cache.get_or_wait("b", PATIENCE).err(),
-            Some(Error::UnknownKid)
-        );
-    }
-    assert_eq!(
-        source.fetches(),
-        2,
-        "negative: no fetch however often it is asked"
-    );
-    // Another unknown kid still may ask (the guard is per window, not per kid).
-    assert_eq!(
-        cache.get_or_wait("c", PATIENCE).err(),
-        Some(Error::UnknownKid)
-    );
-    assert_eq!(source.fetches(), 3);
-    // That fetch brought "b": a set fetched later wins over the negative entry.
-    assert!(cache.get("b").is_ok());
-    let c = es("c");
-    source.set_document(jwks_json(&[&a, &b, &c]));
-    thread::sleep(350 * MS);
-    assert!(
-        cache.get_or_wait("c", PATIENCE).is_ok(),
-        "after its ttl, it may ask again"
-    );
-}
-
-#[test]
 fn outage_serves_stale_then_fails_closed_then_recovers() {
     let k = es("k");
     let (source, builder) = source_and_builder(&[&k]);
@@ -164,7 +119,9 @@ fn outage_serves_stale_then_fails_closed_then_recovers() {
             .backoff_base(10 * MS)
             .backoff_max(40 * MS),
     );
-    let loaded = Instant::now();
+    // The bound counts from the fetch itself, which may be a while before
+    // `ready` returns on a loaded machine.
+    let loaded = cache.status().fetched_at.expect("loaded");
     source.fail();
     // Past the lifetime: refreshes fail, the old set is served.
     thread::sleep(250 * MS);
@@ -210,7 +167,9 @@ fn backoff_grows_across_failures_and_resets_on_success() {
         .backoff_max(160 * MS)
         .build()
         .expect("valid");
-    let first = cache.wait_ready(PATIENCE);
+    // Transient failures are retried within the wait; when it runs out the
+    // latest failure is the answer.
+    let first = first_failure(&cache);
     assert!(
         matches!(
             first,
@@ -366,7 +325,8 @@ fn a_panicking_first_fetch_fails_wait_ready() {
     let source = MemorySource::new("{}");
     source.panic_on_fetch();
     let cache = JwksCache::from_fetcher(source).build().expect("valid");
-    let result = cache.wait_ready(PATIENCE);
+    // A panic counts as transient: retried within the wait, then reported.
+    let result = first_failure(&cache);
     assert!(
         matches!(&result, Err(Error::NotReady { last_error: Some(e) }) if matches!(**e, Error::Fetch(ref f) if f.kind() == FetchErrorKind::Panicked)),
         "{result:?}"
@@ -476,8 +436,12 @@ fn refresh_now_calls_coalesce_into_one_fetch() {
     for result in together(8, &cache, |cache| cache.refresh_now()) {
         assert_eq!(result, Ok(()));
     }
-    assert_eq!(cache.status().refreshes.manual, 1);
-    assert_eq!(source.fetches(), 2);
+    // Each caller gets a fetch that started after its call: the callers
+    // that rang before the first fetch started share it, the rest share
+    // the next one.
+    let manual = cache.status().refreshes.manual;
+    assert!((1..=2).contains(&manual), "{manual}");
+    assert_eq!(source.fetches(), 1 + manual);
 }
 
 #[test]
@@ -579,8 +543,16 @@ fn inconsistent_settings_are_rejected_by_build() {
         (
             source_and_builder(&[&k])
                 .1
-                .backoff_base(Duration::from_secs(600)),
+                .backoff_base(Duration::from_secs(600))
+                .backoff_max(Duration::from_secs(60)),
             "backoff_base",
+        ),
+        (
+            source_and_builder(&[&k])
+                .1
+                .min_ttl(Duration::from_secs(600))
+                .max_ttl(Duration::from_secs(60)),
+            "min_ttl",
         ),
         (source_and_builder(&[&k]).1.max_keys(0), "max_keys"),
     ] {

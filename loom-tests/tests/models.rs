@@ -136,3 +136,23 @@ fn drop_during_a_fetch_stops_and_joins() {
         assert_eq!(other.join().expect("thread"), Ok(()));
     });
 }
+
+#[test]
+fn refresh_now_waits_for_a_fetch_started_after_it() {
+    loom::model(|| {
+        let source = MemorySource::new(docs().one.clone());
+        let cache = cache(&source);
+        let other = {
+            let cache = cache.clone();
+            thread::spawn(move || cache.refresh_now())
+        };
+        let mine = cache.refresh_now();
+        assert_eq!(mine, Ok(()));
+        assert_eq!(other.join().expect("thread"), Ok(()));
+        // Each call was served by a fetch that started after it: one they
+        // shared, or one each (a MANUAL demand kept across a fetch in
+        // flight is not lost: that would hang, and loom reports it).
+        let fetches = source.fetches();
+        assert!(fetches == 2 || fetches == 3, "{fetches}");
+    });
+}

@@ -132,18 +132,18 @@ fn at_most_four_keys_are_kept_under_one_kid() {
 }
 
 #[test]
-fn entries_past_max_keys_are_skipped() {
+fn a_document_past_max_keys_is_rejected_whole() {
     let keys: Vec<TestKey> = (0..6).map(|i| es(&format!("k{i}"))).collect();
     let refs: Vec<&TestKey> = keys.iter().collect();
-    let set = parse(&jwks_json(&refs)).expect("usable");
-    assert_eq!(set.keys().len(), 4);
-    assert!(set.get("k3").is_some());
-    assert!(set.get("k4").is_none());
-    assert_eq!(set.skipped().len(), 2);
-    assert!(set
-        .skipped()
-        .iter()
-        .all(|s| s.reason == SkipReason::TooManyKeys));
+    // The signing keys last: publishing the first four would drop them.
+    assert_eq!(
+        parse(&jwks_json(&refs)).err(),
+        Some(KeySetError::TooManyKeys {
+            limit: 4,
+            entries: 6
+        })
+    );
+    assert!(parse(&jwks_json(&refs[..4])).is_ok(), "at the limit");
 }
 
 #[test]

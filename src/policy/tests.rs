@@ -432,3 +432,50 @@ fn not_modified_renews_the_lifetime_from_its_own_max_age() {
     assert_eq!(p.due_at(), Some(t1 + 600 * SEC));
     assert_eq!(p.next_fetch_at(), Some(t1 + 480 * SEC));
 }
+
+#[test]
+fn deadline_arithmetic_saturates_instead_of_panicking() {
+    let t = Instant::now();
+    let huge = Duration::MAX;
+    assert!(after(t, huge) > t, "pushed as far as the platform allows");
+    assert_eq!(after(t, SEC), t + SEC);
+    let mut c = cfg();
+    c.interval = huge;
+    c.stale_while_error = huge;
+    c.unknown_kid_cooldown = huge;
+    c.min_refresh_interval = huge;
+    c.backoff_base = huge;
+    c.backoff_max = huge;
+    c.max_ttl = huge;
+    let mut p = loaded(c, t);
+    for now in [t, after(t, huge)] {
+        let plan = p.poll(now);
+        assert!(plan.wake_at.is_none_or(|w| w > now));
+        fail(&mut p, now);
+        let _ = p.poll(now);
+        let _ = (p.due_at(), p.expires_at(), p.next_fetch_at());
+    }
+}
+
+#[test]
+fn a_miss_may_next_fetch_when_the_cooldown_or_the_backoff_ends() {
+    let t = Instant::now();
+    let mut p = loaded(cfg(), t);
+    assert_eq!(p.poll(t).miss_fetch_at, Some(t + 30 * SEC), "cooldown");
+    assert_eq!(
+        p.poll(t + 40 * SEC).miss_fetch_at,
+        Some(t + 40 * SEC),
+        "now"
+    );
+    fail(&mut p, t + 40 * SEC);
+    assert_eq!(
+        p.poll(t + 40 * SEC).miss_fetch_at,
+        Some(t + 41 * SEC),
+        "the retry (backoff base, jitter off)"
+    );
+    assert_eq!(
+        Policy::new(cfg(), 1).poll(t).miss_fetch_at,
+        None,
+        "no set yet"
+    );
+}

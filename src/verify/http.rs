@@ -205,6 +205,7 @@ impl VerifyError {
     /// | [`Error::Timeout`] | `ERR_JWKS_TIMEOUT` | 503 | — |
     /// | [`Error::Stopped`] | `ERR_JWKS_REFRESHER_STOPPED` | 503 | — |
     /// | [`Error::Config`] | `ERR_CONFIG` | 500 | — |
+    /// | [`Error::OnRefresherThread`] | `ERR_JWKS_ON_REFRESHER_THREAD` | 500 | — |
     ///
     /// A `503` is the server's own trouble (its keys are unavailable), not the
     /// client's: no challenge is sent, and the client may retry.
@@ -284,18 +285,20 @@ impl Error {
             Error::Timeout => "ERR_JWKS_TIMEOUT",
             Error::Stopped => "ERR_JWKS_REFRESHER_STOPPED",
             Error::Config(_) => "ERR_CONFIG",
+            Error::OnRefresherThread => "ERR_JWKS_ON_REFRESHER_THREAD",
         }
     }
 
     /// The HTTP status a server answers with when a lookup fails this way:
     /// `401` for an unknown kid (the token's problem), `500` for a
-    /// configuration error, and `503` whenever the keys are unavailable
+    /// configuration error or a wait asked for from an `on_refresh` hook,
+    /// and `503` whenever the keys are unavailable
     /// (not loaded yet, expired past the stale bound, refresher stopped,
     /// fetch failure, timed-out wait).
     pub fn http_status(&self) -> u16 {
         match self {
             Error::UnknownKid => 401,
-            Error::Config(_) => 500,
+            Error::Config(_) | Error::OnRefresherThread => 500,
             _ => 503,
         }
     }

@@ -81,3 +81,17 @@ pub fn fetch_error(e: Error) -> FetchError {
         other => panic!("expected a fetch error, got {other:?}"),
     }
 }
+
+/// `wait_ready` in short slices until it reports something other than
+/// `Timeout` (or `PATIENCE` passes): for sources that never succeed, where
+/// `wait_ready` returns the latest failure when its timeout runs out, and
+/// the first failure may take a while to happen on a loaded machine.
+pub fn first_failure(cache: &JwksCache) -> Result<(), Error> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let result = cache.wait_ready(Duration::from_millis(100));
+        if !matches!(result, Err(Error::Timeout)) || Instant::now() >= deadline {
+            return result;
+        }
+    }
+}
