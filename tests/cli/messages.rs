@@ -275,7 +275,6 @@ fn an_audience_rejection_hints_at_the_flags() {
 /// Needs the library's `wait_ready` to ride over transient failures (the
 /// refresher retries a 503 after its `Retry-After`): branch h1.
 #[test]
-#[ignore = "passes once h1's wait_ready fix is merged: remove this line then"]
 fn verify_waits_through_a_503_with_retry_after() {
     let (idp, ca) = idp_with_key("wait-503");
     let token = idp.mint(&idp.claims("alice", "orders", 600)).expect("mint");
@@ -316,7 +315,6 @@ fn verify_waits_through_a_503_with_retry_after() {
 /// Needs the library's defaults derived from `interval` to follow it:
 /// branch h1.
 #[test]
-#[ignore = "passes once h1's derived-defaults fix is merged: remove this line then"]
 fn watch_takes_a_short_interval_and_min_ttl() {
     let (idp, ca) = idp_with_key("short-interval");
     let mut lines = watch_lines(&[
