@@ -22,10 +22,17 @@ mod target;
 mod url;
 
 pub(crate) use discovery::IssuerFetcher;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub(crate) use freshness::{format_http_date, parse_http_date};
 pub(crate) use options::HttpOptions;
+// The pure parsers behind the network, for the fuzz entry points.
 pub(crate) use url::HttpFetcher;
+#[cfg(any(test, all(fuzzing, feature = "testing")))]
+pub(crate) use {
+    discovery::check_document,
+    freshness::{retry_after, CacheHeaders},
+    target::Target,
+};
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -53,6 +53,13 @@ mod verify;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+// Entry points for `fuzz/` (cargo-fuzz sets `--cfg fuzzing`) and for the
+// corpus replay in the unit tests; not part of the API of normal builds.
+#[cfg(any(test, all(fuzzing, feature = "testing")))]
+#[doc(hidden)]
+#[path = "fuzz_api.rs"]
+pub mod __fuzz;
+
 pub use builder::{Builder, Inspection};
 pub use cache::JwksCache;
 pub use clock::{Clock, ManualClock, SystemClock};
