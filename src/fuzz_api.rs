@@ -27,9 +27,12 @@ pub use http::{cache_headers, discovery, http_date, redirect};
 pub use keys::{jwk_entry, jwks_document};
 pub use token::verify_token;
 
+/// An entry point: bytes in, a panic if the oracle fails.
+pub type Entry = fn(&[u8]);
+
 /// Every entry point by the name of its fuzz target (and of its corpus
 /// folder, `fuzz/corpus/<name>/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Entry)] = &[
     ("jwks_document", jwks_document),
     ("jwk_entry", jwk_entry),
     ("verify_token", verify_token),
@@ -77,5 +80,38 @@ mod tests {
             replayed += per_target;
         }
         assert!(replayed >= TARGETS.len());
+    }
+
+    /// The token oracle is reached: a well-formed signed input is accepted
+    /// (and so re-checked by jsonwebtoken); the same claims expired are not.
+    #[test]
+    fn signed_inputs_reach_the_token_oracle() {
+        let input = |claims: serde_json::Value| {
+            let mut data = br#"{"alg":"EdDSA","kid":"ed"}"#.to_vec();
+            data.insert(0, 2);
+            data.push(0xFF);
+            data.extend_from_slice(claims.to_string().as_bytes());
+            data
+        };
+        let claims = |exp: u64| serde_json::json!({"iss": super::token::ISSUER, "aud": super::token::AUDIENCE, "exp": exp});
+        assert!(super::token::verify_and_check(&input(claims(
+            4_102_444_800
+        ))));
+        assert!(!super::token::verify_and_check(&input(claims(1_000))));
+    }
+
+    /// The key oracle fails a key that its entry does not determine.
+    #[test]
+    fn the_key_oracle_catches_a_key_unlike_its_entry() {
+        use crate::testing::{KeyAlg, TestKey};
+        let a = TestKey::generate(KeyAlg::Es256, "k").expect("keygen");
+        let b = TestKey::generate(KeyAlg::Es256, "k").expect("keygen");
+        let limits = crate::jwk::KeyLimits { max_kid_len: 256 };
+        let key = crate::jwk::parse_entry(a.jwk(), limits).expect("usable");
+        super::keys::check_key(a.jwk(), &key);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            super::keys::check_key(b.jwk(), &key);
+        }));
+        assert!(caught.is_err(), "another key's entry passed the oracle");
     }
 }

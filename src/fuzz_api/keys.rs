@@ -116,7 +116,7 @@ pub fn jwk_entry(data: &[u8]) {
 }
 
 /// The oracle for one usable key against the entry it came from.
-fn check_key(entry: &Value, key: &Key) {
+pub(super) fn check_key(entry: &Value, key: &Key) {
     let member = |name: &str| entry.get(name).and_then(Value::as_str);
     assert_eq!(key.kid(), member("kid"), "kid is the entry's");
     assert!(matches!(member("use"), None | Some("sig")));
