@@ -1,7 +1,7 @@
 //! The seed corpora, written by the project from its own test keys:
 //! `cargo test --all-features --lib fuzz_seeds -- --ignored` writes them
-//! under `fuzz/seeds/<target>/`; `fuzz/run.sh` merges them into
-//! `fuzz/corpus/<target>/` with `cargo fuzz cmin`.
+//! under `fuzz/seeds/<target>/`; `fuzz/run.sh` fuzzes from them and
+//! `fuzz/cmin.sh` merges them into the committed `fuzz/corpus/<target>/`.
 
 use std::path::Path;
 
