@@ -3,10 +3,11 @@
 # after another with a single worker, and prints a summary table.
 #
 #   fuzz/run.sh EXECS [TARGET...]
+#   MAX_TIME=1800 fuzz/run.sh 10000000   # 10M executions or 30 min, first wins
 #
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
-# Inputs that add coverage go to fuzz/corpus/<target>/ (then minimised with
-# `cargo fuzz cmin` when MINIMIZE=1); crashes, timeouts and out-of-memory
+# Inputs that add coverage go to fuzz/corpus/<target>/ (minimise them with
+# fuzz/cmin.sh before committing); crashes, timeouts and out-of-memory
 # inputs to fuzz/artifacts/<target>/; the full libFuzzer logs to fuzz/logs/.
 # Bounds: -rss_limit_mb=2048 -timeout=10 (seconds per input).
 set -euo pipefail
@@ -34,7 +35,8 @@ for t in "${TARGETS[@]}"; do
   start=$(date +%s)
   set +e
   cargo +nightly fuzz run "${BUILD[@]}" "$t" "${dirs[@]}" -- \
-    -runs="$EXECS" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+    -runs="$EXECS" ${MAX_TIME:+-max_total_time=$MAX_TIME} \
+    -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
     >"$log" 2>&1
   rc=$?
   set -e
@@ -46,9 +48,6 @@ for t in "${TARGETS[@]}"; do
   crashes=$((after - before))
   [ "$rc" -ne 0 ] && [ "$crashes" -eq 0 ] && crashes="rc=$rc"
   [ "$rc" -ne 0 ] && failed=1
-  if [ "${MINIMIZE:-0}" = 1 ] && [ "$rc" -eq 0 ]; then
-    cargo +nightly fuzz cmin "${BUILD[@]}" "$t" "corpus/$t" >>"$log" 2>&1 || true
-  fi
   rows+=("$(printf '| %-14s | %12s | %9s | %11s | %7s | %6s |' \
     "$t" "${execs:-?}" "${new:-?}" "${cov:-?}" "$crashes" "${secs}s")")
 done
