@@ -100,6 +100,22 @@ mod tests {
         assert!(!super::token::verify_and_check(&input(claims(1_000))));
     }
 
+    /// The fuzzer's first finding (fuzz/regressions/redirect/): a
+    /// `Location` with the base's scheme and no `//` is relative to the
+    /// base (RFC 3986 §5.2.2, non-strict; the URL standard), so it cannot
+    /// leave the base's origin; the oracle had assumed it was absolute.
+    #[test]
+    fn a_same_scheme_location_without_slashes_stays_on_the_origin() {
+        use crate::fetch::Target;
+        let base = Target::parse("http://127.0.0.1:8080/keys").expect("base");
+        let to = base.join("http:h//idp.es").expect("resolves");
+        assert_eq!(to.as_str(), "http://127.0.0.1:8080/h//idp.es");
+        let base = Target::parse("https://idp.example/a/b").expect("base");
+        let to = base.join("https:/evil.example/k").expect("resolves");
+        assert!(to.same_origin(&base), "{}", to.as_str());
+        super::redirect(b"\x02http:h//idp.es");
+    }
+
     /// The key oracle fails a key that its entry does not determine.
     #[test]
     fn the_key_oracle_catches_a_key_unlike_its_entry() {
