@@ -29,11 +29,18 @@ mod url;
 
 #[cfg(feature = "http")]
 pub(crate) use discovery::IssuerFetcher;
-#[cfg(all(feature = "testing", feature = "http"))]
+#[cfg(all(feature = "http", any(test, feature = "testing")))]
 pub(crate) use freshness::{format_http_date, parse_http_date};
 pub(crate) use options::HttpOptions;
 #[cfg(feature = "http")]
 pub(crate) use url::HttpFetcher;
+// The pure parsers behind the network, for the fuzz entry points.
+#[cfg(all(feature = "http", any(test, all(fuzzing, feature = "testing"))))]
+pub(crate) use {
+    discovery::check_document,
+    freshness::{retry_after, CacheHeaders},
+    target::Target,
+};
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -191,6 +191,13 @@ impl Key {
     }
 
     /// Links `next` as the following key under the same kid.
+    /// The bytes each aws-lc key was parsed from, by algorithm: for the
+    /// fuzz oracle, which checks them against the entry's members.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn material(&self) -> impl Iterator<Item = (Algorithm, &[u8])> {
+        self.verifiers.iter().map(|(alg, key)| (*alg, key.as_ref()))
+    }
+
     pub(crate) fn set_next_same_kid(&mut self, next: Arc<Key>) {
         self.next_same_kid = Some(next);
     }

@@ -63,6 +63,13 @@ mod verify;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+// Entry points for `fuzz/` (cargo-fuzz sets `--cfg fuzzing`) and for the
+// corpus replay in the unit tests; not part of the API of normal builds.
+#[cfg(all(feature = "http", any(test, all(fuzzing, feature = "testing"))))]
+#[doc(hidden)]
+#[path = "fuzz_api.rs"]
+pub mod __fuzz;
+
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use builder::Builder;
 #[cfg(feature = "http")]

@@ -78,42 +78,16 @@ impl IssuerFetcher {
         let Reply::Document { body, .. } = reply else {
             return Err(fail("answered 304 to an unconditional request".to_owned()));
         };
-        let checked = crate::json::from_slice(&body)
-            .map_err(|e| fail(format!("not a JSON document ({e})")))?;
-        if let Some(name) = checked.repeated {
-            // Which issuer or jwks_uri counts would depend on the parser.
-            return Err(fail(format!(
-                "the document repeats the member \"{}\"",
-                crate::printable(&name)
-            )));
-        }
-        let doc = checked.value;
-        let issuer = doc
-            .get("issuer")
-            .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| fail("no \"issuer\" string".to_owned()))?;
-        if issuer != self.issuer {
-            return Err(fail(format!(
-                "the document names issuer {:?}, but the configured issuer is {:?} (they must match exactly)",
-                truncate(issuer, 200),
-                self.issuer
-            )));
-        }
-        let jwks_uri = doc
-            .get("jwks_uri")
-            .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| fail("no \"jwks_uri\" string".to_owned()))?;
-        let target = self
-            .client
-            .check_url(jwks_uri)
-            .map_err(|e| fail(format!("unacceptable jwks_uri: {e}")))?;
+        let target = check_document(
+            &body,
+            &self.issuer,
+            &self.issuer_target,
+            self.cross_origin,
+            |url| self.client.check_url(url),
+        )
+        .map_err(fail)?;
         let mut origins = self.redirect_origins.clone();
         if !target.same_origin(&self.issuer_target) {
-            if !self.cross_origin {
-                return Err(fail(format!(
-                    "jwks_uri {target} is not on the issuer's origin (allow it with allow_cross_origin_jwks_uri)"
-                )));
-            }
             origins.push(target.origin().clone());
         }
         log::debug!(
@@ -130,6 +104,51 @@ impl IssuerFetcher {
         self.discover(max_bytes)
             .map(|jwks| jwks.target().to_string())
     }
+}
+
+/// Checks a discovery document and returns its key set URL: no repeated
+/// member, `issuer` equal to the configured one, `jwks_uri` accepted by
+/// `check_url` (the scheme rule) and on the issuer's origin unless
+/// `cross_origin`. Pure, so the fuzzer reaches it without a network.
+pub(crate) fn check_document(
+    body: &[u8],
+    configured_issuer: &str,
+    issuer_target: &Target,
+    cross_origin: bool,
+    check_url: impl Fn(&str) -> Result<Target, String>,
+) -> Result<Target, String> {
+    let checked =
+        crate::json::from_slice(body).map_err(|e| format!("not a JSON document ({e})"))?;
+    if let Some(name) = checked.repeated {
+        // Which issuer or jwks_uri counts would depend on the parser.
+        return Err(format!(
+            "the document repeats the member \"{}\"",
+            crate::printable(&name)
+        ));
+    }
+    let doc = checked.value;
+    let issuer = doc
+        .get("issuer")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| "no \"issuer\" string".to_owned())?;
+    if issuer != configured_issuer {
+        return Err(format!(
+            "the document names issuer {:?}, but the configured issuer is {:?} (they must match exactly)",
+            truncate(issuer, 200),
+            configured_issuer
+        ));
+    }
+    let jwks_uri = doc
+        .get("jwks_uri")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| "no \"jwks_uri\" string".to_owned())?;
+    let target = check_url(jwks_uri).map_err(|e| format!("unacceptable jwks_uri: {e}"))?;
+    if !cross_origin && !target.same_origin(issuer_target) {
+        return Err(format!(
+            "jwks_uri {target} is not on the issuer's origin (allow it with allow_cross_origin_jwks_uri)"
+        ));
+    }
+    Ok(target)
 }
 
 fn truncate(s: &str, max: usize) -> &str {

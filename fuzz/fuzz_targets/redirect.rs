@@ -1,0 +1,4 @@
+//! `redirect`: see `jwks_sync::__fuzz::redirect` for the input layout and the oracle.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| jwks_sync::__fuzz::redirect(data));
