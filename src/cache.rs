@@ -301,20 +301,30 @@ impl JwksCache {
         wait: Option<Instant>,
     ) -> Result<Option<Result<(), Error>>, Error> {
         let shared = &*self.shared;
+        let unknown = ask == Ask::UnknownKid;
+        // Every unknown-kid miss that reaches here either asks for a fetch
+        // or is counted as suppressed (statistics and metrics rely on it);
+        // a re-key ask is neither.
+        let suppressed = || {
+            if unknown {
+                shared.counters.suppressed();
+            }
+        };
         // Waiting on the refresher thread would stall the refresher.
         let wait = wait.filter(|_| !self.on_refresher_thread());
         // Acquire: pairs with the refresher's Release when it reopens the gate.
         let gate_maybe_open = shared.miss_gate.load(Ordering::Acquire);
         if !gate_maybe_open && wait.is_none() {
-            shared.counters.suppressed();
+            suppressed();
             return Ok(None);
         }
         let rounds = shared.rounds.lock();
-        // A refresh may have published a new set since we looked.
+        // A refresh may have published a new set since we looked: no fetch
+        // is asked for, so the miss counts as suppressed.
         if shared.current.load().generation() != generation {
+            suppressed();
             return Ok(Some(Ok(())));
         }
-        let unknown = ask == Ask::UnknownKid;
         // AcqRel: only one caller per cooldown wins the gate; pairs with the
         // refresher's Release store that reopened it.
         let target = if gate_maybe_open && shared.miss_gate.swap(false, Ordering::AcqRel) {
@@ -324,6 +334,7 @@ impl JwksCache {
                 // Release: as the refresher's reopening store, which this
                 // undoes our claim of; no fetch is needed.
                 shared.miss_gate.store(true, Ordering::Release);
+                suppressed();
                 return Ok(Some(Ok(())));
             }
             if unknown {
@@ -333,13 +344,14 @@ impl JwksCache {
             shared.ring(MISS);
             Some(rounds.started + 1)
         } else {
-            shared.counters.suppressed();
             // Acquire: pairs with `Shared::ring`; a pending manual demand
             // means the next round fetches.
             let manual = shared.pending.load(Ordering::Acquire) & MANUAL != 0;
             if rounds.fetching {
+                suppressed();
                 Some(rounds.started)
             } else if manual {
+                suppressed();
                 Some(rounds.started + 1)
             } else if wait.is_some_and(|w| {
                 // A patient ask (a kid not yet found absent) waits for the
@@ -363,6 +375,7 @@ impl JwksCache {
                 shared.ring(MISS);
                 Some(rounds.started + 1)
             } else {
+                suppressed();
                 None
             }
         };
