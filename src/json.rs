@@ -46,7 +46,9 @@ pub(crate) fn jwks_from_slice(bytes: &[u8]) -> Result<Jwks, serde_json::Error> {
     parse(bytes, JwksSeed)
 }
 
-fn parse<'de, S: DeserializeSeed<'de>>(
+/// Runs `seed` over `bytes`, which must hold exactly one JSON value (the
+/// token reader in `verify/json.rs` uses it too).
+pub(crate) fn parse<'de, S: DeserializeSeed<'de>>(
     bytes: &'de [u8],
     seed: S,
 ) -> Result<S::Value, serde_json::Error> {

@@ -295,12 +295,4 @@ impl<'de> Visitor<'de> for StringsSeed<'_> {
 }
 
 /// Runs `seed` over `bytes`, which must hold exactly one JSON value.
-pub(super) fn parse<'de, S: DeserializeSeed<'de>>(
-    bytes: &'de [u8],
-    seed: S,
-) -> Result<S::Value, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = seed.deserialize(&mut de)?;
-    de.end()?;
-    Ok(value)
-}
+pub(super) use crate::json::parse;

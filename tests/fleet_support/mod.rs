@@ -6,24 +6,14 @@ pub mod node;
 pub mod redis;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A generous bound for waits that should finish in well under a second.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
-/// Polls `cond` every 20 ms until it holds or `limit` passes.
-pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::eventually;
 
 /// A fresh directory under the system temp dir, removed on drop.
 pub struct TempDir(pub PathBuf);
