@@ -60,6 +60,24 @@ fn start_all(vars: &[(&str, String)]) -> Vec<Node> {
         .collect()
 }
 
+/// Waits (up to `PATIENCE`) until `idp` has seen no JWKS request for
+/// `window`; returns whether it did.
+fn quiet_for(idp: &TestIdp, window: Duration) -> bool {
+    let deadline = Instant::now() + PATIENCE;
+    let mut seen = idp.requests(JWKS_PATH);
+    let mut since = Instant::now();
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = idp.requests(JWKS_PATH);
+        if now != seen {
+            (seen, since) = (now, Instant::now());
+        } else if since.elapsed() >= window {
+            return true;
+        }
+    }
+    false
+}
+
 fn leak(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
 }
@@ -146,6 +164,13 @@ fn eight_processes_share_one_fetch() {
     assert!(flood_fetches >= 1, "the flood asked for no fetch at all");
 
     // Phase 4: the lock holder hangs in its fetch and is killed.
+    // A manual refresh may be served by a snapshot younger than the guard
+    // (the cooldown): let the flood's last fetch age past it first, so that
+    // every survivor has to wait for the takeover's new set.
+    assert!(
+        quiet_for(&idp, COOLDOWN + Duration::from_millis(250)),
+        "the IdP never went quiet after the flood"
+    );
     idp.set_fault(JWKS_PATH, Fault::Hang(Duration::from_secs(30)));
     let before = idp.requests(JWKS_PATH);
     let locks_before: Vec<u64> = fleet.iter_mut().map(|n| n.stats().locks).collect();
