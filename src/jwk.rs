@@ -3,14 +3,13 @@
 
 use std::fmt;
 
+use crate::algorithm::Algorithm;
+use crate::json::{Entry, KeyOps, Member};
+use crate::printable;
+use crate::sync::Arc;
 use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde_json::{Map, Value};
-
-use crate::algorithm::Algorithm;
-use crate::printable;
-use crate::sync::Arc;
 
 /// Limits applied to each entry; set through the builder.
 #[derive(Debug, Clone, Copy)]
@@ -312,46 +311,67 @@ impl fmt::Display for SkipReason {
     }
 }
 
-/// Parses one `keys` entry.
-pub(crate) fn parse_entry(entry: &Value, limits: KeyLimits) -> Result<Key, SkipReason> {
-    let obj = entry
-        .as_object()
-        .ok_or(SkipReason::Malformed("entry is not an object"))?;
-    let kty = str_member(obj, "kty")?.ok_or(SkipReason::Malformed("kty"))?;
-    let kid = str_member(obj, "kid")?;
+/// Reusable decoding buffers for the key material of one document's
+/// entries: after the first entries, building a key allocates only what
+/// the key keeps.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    first: Vec<u8>,
+    second: Vec<u8>,
+}
+
+/// Parses one `keys` entry, given as a `Value` (the unit tests and the fuzz
+/// oracle): written out and read back through the document reader's own
+/// entry reader, then [`build_key`].
+#[cfg(any(test, fuzzing))]
+pub(crate) fn parse_entry(entry: &serde_json::Value, limits: KeyLimits) -> Result<Key, SkipReason> {
+    let bytes = serde_json::to_vec(entry).map_err(|_| SkipReason::Malformed("entry"))?;
+    let entry =
+        crate::json::entry_from_slice(&bytes).map_err(|_| SkipReason::Malformed("entry"))?;
+    build_key(&entry, limits, &mut Scratch::default())
+}
+
+/// Builds the key of one `keys` entry, or says why it is skipped. The
+/// rules run in a fixed order; the first one broken is the reason.
+pub(crate) fn build_key(
+    entry: &Entry<'_>,
+    limits: KeyLimits,
+    scratch: &mut Scratch,
+) -> Result<Key, SkipReason> {
+    if !entry.object {
+        return Err(SkipReason::Malformed("entry is not an object"));
+    }
+    let kty = str_member(&entry.kty, "kty")?.ok_or(SkipReason::Malformed("kty"))?;
+    let kid = str_member(&entry.kid, "kid")?;
     if let Some(kid) = kid {
         if kid.len() > limits.max_kid_len {
             return Err(SkipReason::KidTooLong(kid.len()));
         }
     }
-    if let Some(usage) = str_member(obj, "use")? {
+    if let Some(usage) = str_member(&entry.usage, "use")? {
         if usage != "sig" {
             return Err(SkipReason::NotForSignatures);
         }
     }
-    if let Some(ops) = obj.get("key_ops") {
-        let ops = ops.as_array().ok_or(SkipReason::Malformed("key_ops"))?;
-        if !ops.iter().any(|op| op.as_str() == Some("verify")) {
-            return Err(SkipReason::NoVerifyOperation);
-        }
+    match entry.key_ops {
+        None | Some(KeyOps::Array { verify: true }) => {}
+        Some(KeyOps::Array { verify: false }) => return Err(SkipReason::NoVerifyOperation),
+        Some(KeyOps::Other) => return Err(SkipReason::Malformed("key_ops")),
     }
-    let alg = match str_member(obj, "alg")? {
+    let alg = match str_member(&entry.alg, "alg")? {
         None => None,
         Some(name) => Some(parse_alg(name)?),
     };
     if kty == "oct" {
         return Err(SkipReason::Symmetric);
     }
-    if ["d", "p", "q", "dp", "dq", "qi", "k"]
-        .iter()
-        .any(|m| obj.contains_key(*m))
-    {
+    if entry.private {
         return Err(SkipReason::PrivateKeyMaterial);
     }
     let (key_type, family, material) = match kty {
-        "RSA" => rsa(obj)?,
-        "EC" => ec(obj)?,
-        "OKP" => okp(obj)?,
+        "RSA" => rsa(entry, scratch)?,
+        "EC" => ec(entry, scratch)?,
+        "OKP" => okp(entry, scratch)?,
         other => return Err(SkipReason::UnsupportedKeyType(truncate(other))),
     };
     let algorithms = match alg {
@@ -372,18 +392,19 @@ pub(crate) fn parse_entry(entry: &Value, limits: KeyLimits) -> Result<Key, SkipR
     })
 }
 
-/// The public key material of an entry, ready to be parsed by aws-lc for
-/// each algorithm the key is bound to.
-enum Material {
+/// The public key material of an entry, decoded into the [`Scratch`]
+/// buffers, ready to be parsed by aws-lc for each algorithm the key is
+/// bound to.
+enum Material<'s> {
     /// Modulus and exponent, big-endian without leading zeros.
-    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Rsa { n: &'s [u8], e: &'s [u8] },
     /// The uncompressed point (`04 || x || y`).
-    Ec(Vec<u8>),
+    Ec(&'s [u8]),
     /// The 32-byte Ed25519 public key.
-    Ed25519(Vec<u8>),
+    Ed25519(&'s [u8]),
 }
 
-impl Material {
+impl Material<'_> {
     /// The aws-lc key that verifies `alg` signatures (JWS ECDSA signatures
     /// are `r || s`, hence the `*_FIXED` algorithms).
     fn parse(&self, alg: Algorithm) -> Result<ParsedPublicKey, SkipReason> {
@@ -398,7 +419,7 @@ impl Material {
                     Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
                     _ => return Err(SkipReason::UnsupportedAlgorithm(format!("{alg:?}"))),
                 };
-                RsaPublicKeyComponents { n, e }.to_parsed_public_key(params)
+                RsaPublicKeyComponents { n: *n, e: *e }.to_parsed_public_key(params)
             }
             (Material::Ec(point), Algorithm::ES256) => {
                 ParsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, point)
@@ -429,13 +450,13 @@ fn parse_alg(name: &str) -> Result<Algorithm, SkipReason> {
     Ok(alg)
 }
 
-type Built = (KeyType, AlgorithmSet, Material);
+type Built<'s> = (KeyType, AlgorithmSet, Material<'s>);
 
-fn rsa(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
-    let n = b64_member(obj, "n")?;
-    let e = b64_member(obj, "e")?;
-    let n = strip_leading_zeros(&n);
-    let e = strip_leading_zeros(&e);
+fn rsa<'s>(entry: &Entry<'_>, scratch: &'s mut Scratch) -> Result<Built<'s>, SkipReason> {
+    b64_member(&entry.n, "n", &mut scratch.first)?;
+    b64_member(&entry.e, "e", &mut scratch.second)?;
+    let n = strip_leading_zeros(&scratch.first);
+    let e = strip_leading_zeros(&scratch.second);
     let bits = bit_length(n);
     if bits < 2048 {
         return Err(SkipReason::RsaModulusTooSmall(bits));
@@ -452,32 +473,25 @@ fn rsa(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
     }
     // The RSA family: the first six of `ALL_ASYMMETRIC`.
     let family = ALL_ASYMMETRIC[..6].iter().copied().collect();
-    Ok((
-        KeyType::Rsa { bits },
-        family,
-        Material::Rsa {
-            n: n.to_vec(),
-            e: e.to_vec(),
-        },
-    ))
+    Ok((KeyType::Rsa { bits }, family, Material::Rsa { n, e }))
 }
 
-fn ec(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
-    let crv = str_member(obj, "crv")?.ok_or(SkipReason::Malformed("crv"))?;
+fn ec<'s>(entry: &Entry<'_>, scratch: &'s mut Scratch) -> Result<Built<'s>, SkipReason> {
+    let crv = str_member(&entry.crv, "crv")?.ok_or(SkipReason::Malformed("crv"))?;
     let (key_type, alg, len) = match crv {
         "P-256" => (KeyType::EcP256, Algorithm::ES256, 32),
         "P-384" => (KeyType::EcP384, Algorithm::ES384, 48),
         other => return Err(SkipReason::UnsupportedCurve(truncate(other))),
     };
-    let x = b64_member(obj, "x")?;
-    let y = b64_member(obj, "y")?;
-    if x.len() != len || y.len() != len {
+    // `04 || x || y`, decoded in place.
+    let point = &mut scratch.first;
+    point.clear();
+    point.push(0x04);
+    let x = b64_append(&entry.x, "x", point)?;
+    let y = b64_append(&entry.y, "y", point)?;
+    if x != len || y != len {
         return Err(SkipReason::BadCoordinateLength);
     }
-    let mut point = Vec::with_capacity(1 + 2 * len);
-    point.push(0x04);
-    point.extend_from_slice(&x);
-    point.extend_from_slice(&y);
     Ok((
         key_type,
         std::iter::once(alg).collect(),
@@ -485,40 +499,57 @@ fn ec(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
     ))
 }
 
-fn okp(obj: &Map<String, Value>) -> Result<Built, SkipReason> {
-    let crv = str_member(obj, "crv")?.ok_or(SkipReason::Malformed("crv"))?;
+fn okp<'s>(entry: &Entry<'_>, scratch: &'s mut Scratch) -> Result<Built<'s>, SkipReason> {
+    let crv = str_member(&entry.crv, "crv")?.ok_or(SkipReason::Malformed("crv"))?;
     if crv != "Ed25519" {
         return Err(SkipReason::UnsupportedCurve(truncate(crv)));
     }
-    let x = b64_member(obj, "x")?;
-    if x.len() != 32 {
+    b64_member(&entry.x, "x", &mut scratch.first)?;
+    if scratch.first.len() != 32 {
         return Err(SkipReason::BadCoordinateLength);
     }
     Ok((
         KeyType::Ed25519,
         std::iter::once(Algorithm::EdDSA).collect(),
-        Material::Ed25519(x),
+        Material::Ed25519(&scratch.first),
     ))
 }
 
 /// An optional string member; present with another JSON type is malformed.
 fn str_member<'a>(
-    obj: &'a Map<String, Value>,
+    member: &'a Option<Member<'_>>,
     name: &'static str,
 ) -> Result<Option<&'a str>, SkipReason> {
-    match obj.get(name) {
+    match member {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(SkipReason::Malformed(name)),
+        Some(Member::Str(s)) => Ok(Some(s)),
+        Some(Member::Other) => Err(SkipReason::Malformed(name)),
     }
 }
 
-/// A required base64url (unpadded, RFC 7518 §6) member.
-fn b64_member(obj: &Map<String, Value>, name: &'static str) -> Result<Vec<u8>, SkipReason> {
-    let s = str_member(obj, name)?.ok_or(SkipReason::Malformed(name))?;
+/// A required base64url (unpadded, RFC 7518 §6) member, decoded into `out`
+/// (cleared first).
+fn b64_member(
+    member: &Option<Member<'_>>,
+    name: &'static str,
+    out: &mut Vec<u8>,
+) -> Result<(), SkipReason> {
+    out.clear();
+    b64_append(member, name, out).map(drop)
+}
+
+/// Like [`b64_member`], appending to `out`; the decoded length.
+fn b64_append(
+    member: &Option<Member<'_>>,
+    name: &'static str,
+    out: &mut Vec<u8>,
+) -> Result<usize, SkipReason> {
+    let s = str_member(member, name)?.ok_or(SkipReason::Malformed(name))?;
+    let before = out.len();
     URL_SAFE_NO_PAD
-        .decode(s.trim_end_matches('='))
-        .map_err(|_| SkipReason::Malformed(name))
+        .decode_vec(s.trim_end_matches('='), out)
+        .map_err(|_| SkipReason::Malformed(name))?;
+    Ok(out.len() - before)
 }
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {

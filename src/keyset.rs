@@ -7,11 +7,9 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use serde_json::Value;
-
 use crate::error::KeySetError;
 use crate::json;
-use crate::jwk::{parse_entry, Key, KeyLimits, SkipReason};
+use crate::jwk::{build_key, Key, KeyLimits, Scratch, SkipReason};
 use crate::sync::{Arc, AtomicU64, AtomicU8, Ordering};
 
 /// Limits on a whole document; set through the builder.
@@ -183,15 +181,15 @@ impl KeySet {
         let mut usable: Vec<Key> = Vec::new();
         let mut per_kid: HashMap<Box<str>, Vec<usize>, KidHasher> = HashMap::default();
         let mut skipped = Vec::new();
-        for (index, checked) in entries.iter().enumerate() {
-            let entry = &checked.value;
-            let kid = entry.get("kid").and_then(Value::as_str);
+        let mut scratch = Scratch::default();
+        for (index, entry) in entries.iter().enumerate() {
+            let kid = entry.kid_str();
             let result = if index >= limits.max_keys {
                 Err(SkipReason::TooManyKeys)
-            } else if let Some(name) = &checked.repeated {
+            } else if let Some(name) = &entry.repeated {
                 Err(SkipReason::RepeatedMember(name.chars().take(64).collect()))
             } else {
-                parse_entry(entry, limits.key)
+                build_key(entry, limits.key, &mut scratch)
             };
             let outcome = result.and_then(|key| {
                 if let Some(kid) = key.kid() {

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::testing::{KeyAlg, TestKey};
-use serde_json::json;
+use serde_json::{json, Value};
 
 const LIMITS: KeyLimits = KeyLimits { max_kid_len: 16 };
 

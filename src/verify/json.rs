@@ -13,35 +13,11 @@
 //! another parser the first: a parser differential an attacker can use.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-/// A string, borrowed from the input unless it had escapes.
-pub(super) struct Str<'de>(pub(super) Cow<'de, str>);
-
-impl<'de> de::Deserialize<'de> for Str<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Str<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Str(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Str(Cow::Owned(v)))
-            }
-        }
-        deserializer.deserialize_str(V)
-    }
-}
+pub(super) use crate::json::Str;
 
 /// Any JSON value, reduced to its type (and its content for strings and
 /// numbers). Arrays and objects are skipped over, not kept.
@@ -66,43 +42,7 @@ impl Value<'_> {
     }
 }
 
-/// The member names of one object seen so far: a short list on the stack
-/// scanned linearly (headers and claims have a dozen members; no heap
-/// allocation per token), a hash set past it so that a hostile object of
-/// thousands of members stays linear.
-pub(super) struct Names<'de> {
-    few: [Cow<'de, str>; Names::FEW],
-    len: usize,
-    many: HashSet<Cow<'de, str>>,
-}
-
-impl Default for Names<'_> {
-    fn default() -> Self {
-        Self {
-            few: std::array::from_fn(|_| Cow::Borrowed("")),
-            len: 0,
-            many: HashSet::new(),
-        }
-    }
-}
-
-impl<'de> Names<'de> {
-    const FEW: usize = 16;
-
-    /// Records `name`; `false` when it was already there.
-    pub(super) fn insert(&mut self, name: Cow<'de, str>) -> bool {
-        let few = &mut self.few[..];
-        if few[..self.len].contains(&name) {
-            return false;
-        }
-        if let Some(slot) = few.get_mut(self.len) {
-            *slot = name;
-            self.len += 1;
-            return true;
-        }
-        self.many.insert(name)
-    }
-}
+pub(super) use crate::json::Names;
 
 /// Skips any JSON value; `true` when an object inside it repeats a member.
 pub(super) struct Skip;
