@@ -416,18 +416,11 @@ impl Refresher {
                 lifetime: self.policy.lifetime(),
             },
             Ok(_) => {
-                let kids = |set: &KeySet| -> Vec<String> {
-                    set.keys()
-                        .iter()
-                        .filter_map(|k| k.kid())
-                        .map(str::to_owned)
-                        .collect()
-                };
-                let (old, new) = (kids(previous), kids(&current));
+                let (added, removed) = crate::event::kid_diff(previous, &current);
                 RefreshOutcome::Updated {
                     generation: current.generation(),
-                    added: new.iter().filter(|k| !old.contains(k)).cloned().collect(),
-                    removed: old.iter().filter(|k| !new.contains(k)).cloned().collect(),
+                    added,
+                    removed,
                     skipped: current.skipped().len(),
                     lifetime: self.policy.lifetime(),
                 }
