@@ -29,6 +29,23 @@ pub use keys::{jsonwebtoken_algorithm, jwks_json, KeyAlg, TestKey};
 pub use memory::doc_cache;
 pub use memory::MemorySource;
 
+/// Parses a JWKS document as a cache built with `Builder::max_keys(max_keys)`
+/// and no byte cap would (the kid length limit at its default):
+/// [`KeySet::from_slice`] for large sets, in benches and tests.
+///
+/// [`KeySet::from_slice`]: crate::KeySet::from_slice
+pub fn parse_key_set(
+    document: &[u8],
+    max_keys: usize,
+) -> Result<crate::KeySet, crate::KeySetError> {
+    let limits = crate::keyset::SetLimits {
+        max_keys,
+        max_bytes: usize::MAX,
+        ..crate::keyset::SetLimits::DEFAULT
+    };
+    crate::KeySet::parse(document, 1, limits)
+}
+
 /// Formats `t` as an HTTP date (IMF-fixdate), for `Date`, `Expires` and
 /// `Last-Modified` headers in tests.
 #[cfg(all(feature = "testing", feature = "http"))]

@@ -21,15 +21,39 @@ use super::json::{self, Names, Skip, Str, StringsSeed, StringsSeen, Value};
 use crate::jwk::AlgorithmSet;
 
 /// The header of a verified token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `kid`, `typ` and `cty` are kept in one buffer inside the header (on the
+/// heap only when together they pass [`TokenHeader::INLINE`] bytes), so
+/// that returning a header costs no allocation for the usual token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct TokenHeader {
     alg: Algorithm,
-    kid: Option<String>,
-    typ: Option<String>,
-    cty: Option<String>,
+    kid: Option<Span>,
+    typ: Option<Span>,
+    cty: Option<Span>,
+    text: Text,
+}
+
+/// Where one member's text is in [`Text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+/// `kid`, `typ` and `cty` one after the other. Unused inline bytes are
+/// zero, so that two headers with the same members compare equal.
+#[derive(Clone, PartialEq, Eq)]
+enum Text {
+    Inline([u8; TokenHeader::INLINE]),
+    Heap(Box<str>),
 }
 
 impl TokenHeader {
+    /// How many bytes of `kid`, `typ` and `cty` together a header holds
+    /// without a heap allocation.
+    pub const INLINE: usize = 96;
+
     /// The algorithm the signature was checked with.
     pub fn alg(&self) -> Algorithm {
         self.alg
@@ -38,17 +62,83 @@ impl TokenHeader {
     /// The `kid` that selected the key; `None` when the token had none (see
     /// [`NoKidPolicy`](crate::NoKidPolicy)).
     pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
+        self.text(self.kid)
     }
 
     /// The `typ` member (for example `"JWT"` or `"at+jwt"`), if any.
     pub fn typ(&self) -> Option<&str> {
-        self.typ.as_deref()
+        self.text(self.typ)
     }
 
     /// The `cty` member, if any.
     pub fn cty(&self) -> Option<&str> {
-        self.cty.as_deref()
+        self.text(self.cty)
+    }
+
+    fn new(alg: Algorithm, kid: Option<&str>, typ: Option<&str>, cty: Option<&str>) -> Self {
+        let members = [kid, typ, cty];
+        let total: usize = members.iter().flatten().map(|s| s.len()).sum();
+        let mut spans = [None; 3];
+        let text = if total <= Self::INLINE {
+            let mut buf = [0u8; Self::INLINE];
+            let mut at = 0;
+            for (member, span) in members.iter().zip(&mut spans) {
+                if let Some(s) = member {
+                    buf[at..at + s.len()].copy_from_slice(s.as_bytes());
+                    *span = Some(Span::of(at, s.len()));
+                    at += s.len();
+                }
+            }
+            Text::Inline(buf)
+        } else {
+            let mut all = String::with_capacity(total);
+            for (member, span) in members.iter().zip(&mut spans) {
+                if let Some(s) = member {
+                    *span = Some(Span::of(all.len(), s.len()));
+                    all.push_str(s);
+                }
+            }
+            Text::Heap(all.into_boxed_str())
+        };
+        let [kid, typ, cty] = spans;
+        Self {
+            alg,
+            kid,
+            typ,
+            cty,
+            text,
+        }
+    }
+
+    fn text(&self, span: Option<Span>) -> Option<&str> {
+        let span = span?;
+        let range = span.start..span.end;
+        match &self.text {
+            // Whole strings were copied in: always UTF-8.
+            Text::Inline(buf) => std::str::from_utf8(buf.get(range)?).ok(),
+            Text::Heap(all) => all.get(range),
+        }
+    }
+}
+
+impl Span {
+    /// A member of `len` bytes at `start`.
+    fn of(start: usize, len: usize) -> Self {
+        Self {
+            start,
+            end: start + len,
+        }
+    }
+}
+
+impl fmt::Debug for TokenHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenHeader")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid())
+            .field("typ", &self.typ())
+            .field("cty", &self.cty())
+            .finish()
     }
 }
 
@@ -62,12 +152,12 @@ pub(super) struct Header<'a> {
 
 impl Header<'_> {
     pub(super) fn to_owned(&self) -> TokenHeader {
-        TokenHeader {
-            alg: self.alg,
-            kid: self.kid.as_deref().map(str::to_owned),
-            typ: self.typ.as_deref().map(str::to_owned),
-            cty: self.cty.as_deref().map(str::to_owned),
-        }
+        TokenHeader::new(
+            self.alg,
+            self.kid.as_deref(),
+            self.typ.as_deref(),
+            self.cty.as_deref(),
+        )
     }
 }
 
@@ -193,5 +283,41 @@ impl<'de> Visitor<'de> for RawSeed {
             *slot = Some(value);
         }
         Ok(raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_inline_or_on_the_heap_read_back_the_same() {
+        let long = "k".repeat(TokenHeader::INLINE);
+        for (kid, typ, cty) in [
+            (Some("k1"), Some("JWT"), None),
+            (None, None, None),
+            (Some(""), None, Some("c")),
+            (Some(long.as_str()), None, None),
+            (Some(long.as_str()), Some("at+jwt"), Some("x")),
+        ] {
+            let header = TokenHeader::new(Algorithm::ES256, kid, typ, cty);
+            assert_eq!((header.kid(), header.typ(), header.cty()), (kid, typ, cty));
+            assert_eq!(header.alg(), Algorithm::ES256);
+            assert_eq!(header, header.clone());
+            let heap = matches!(header.text, Text::Heap(_));
+            let total = [kid, typ, cty]
+                .iter()
+                .flatten()
+                .map(|s| s.len())
+                .sum::<usize>();
+            assert_eq!(heap, total > TokenHeader::INLINE);
+        }
+        let a = TokenHeader::new(Algorithm::RS256, Some("ab"), None, Some("c"));
+        let b = TokenHeader::new(Algorithm::RS256, Some("a"), Some("b"), Some("c"));
+        assert_ne!(a, b, "same bytes, other members");
+        assert_eq!(
+            format!("{a:?}"),
+            r#"TokenHeader { alg: RS256, kid: Some("ab"), typ: None, cty: Some("c") }"#
+        );
     }
 }
