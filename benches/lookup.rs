@@ -1,7 +1,8 @@
-//! Hit lookup by kid: jwks-sync's `with_key` next to the obvious baselines,
+//! Lookup by kid: jwks-sync's `with_key` next to the obvious baselines,
 //! uncontended and under noise, plus 1- vs 2-thread throughput.
 //!
-//! `cargo bench --bench lookup`
+//! `cargo bench --bench lookup`; the issue-13 table (group `lookup`, side by
+//! side, and the paired scaling) comes from `benches/report.sh`.
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -194,6 +195,97 @@ impl Drop for NoiseThread {
     }
 }
 
+/// `n` kids (`key-0000` ...) in one contiguous string, so that cycling
+/// through them costs the same memory traffic at 4 and at 10,000 keys: the
+/// difference measured is the subject's.
+struct Kids {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Kids {
+    fn new(prefix: &str, n: usize) -> Self {
+        let mut text = String::new();
+        let ends = (0..n)
+            .map(|i| {
+                text.push_str(&format!("{prefix}-{i:04}"));
+                text.len()
+            })
+            .collect();
+        Self { text, ends }
+    }
+    fn all(&self) -> Vec<&str> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let kid = &self.text[start..end];
+                start = end;
+                kid
+            })
+            .collect()
+    }
+}
+
+/// Looks the kids up in turn, one per iteration.
+fn cycle<'a>(kids: &'a [&'a str]) -> impl FnMut() -> &'a str + 'a {
+    let mut i = 0;
+    move || {
+        i += 1;
+        if i == kids.len() {
+            i = 0;
+        }
+        kids[i]
+    }
+}
+
+/// A cache over `n` ES256 keys named as `kids(n)`.
+fn cache_of(n: usize) -> JwksCache {
+    let keys: Vec<TestKey> = kids(n)
+        .iter()
+        .map(|k| TestKey::generate(KeyAlg::Es256, k).expect("keygen"))
+        .collect();
+    let refs: Vec<&TestKey> = keys.iter().collect();
+    let cache = JwksCache::from_fetcher(MemorySource::new(jwks_json(&refs)))
+        .max_keys(n)
+        .max_document_bytes(64 << 20)
+        .build()
+        .expect("valid");
+    cache.wait_ready(Duration::from_secs(60)).expect("loads");
+    cache
+}
+
+/// Issue 13, side by side in one group: a hit at 4 / 64 / 1,000 / 10,000
+/// keys next to a bare `ArcSwap::load` + the same FxHash map lookup, and a
+/// miss (unknown kids, cycled the same way) next to the hits. Every subject
+/// cycles through its kids uniformly.
+fn lookup(c: &mut Criterion) {
+    let mut group = c.benchmark_group("lookup");
+    for n in [4usize, 64, 1000, 10_000] {
+        let cache = Cache(cache_of(n));
+        let bare = BareArcSwap(ArcSwap::from_pointee(map(n)), n);
+        let known = Kids::new("key", n);
+        let unknown = Kids::new("nope", n);
+        let (known, unknown) = (known.all(), unknown.all());
+        // One miss first: it closes the unknown-kid gate for the cooldown
+        // (30 s), as the first kid of a flood would.
+        let _ = cache.lookup("nope");
+        group.bench_function(BenchmarkId::new("bare ArcSwap + FxHashMap hit", n), |b| {
+            let mut next = cycle(&known);
+            b.iter(|| bare.lookup(black_box(next())))
+        });
+        group.bench_function(BenchmarkId::new("jwks-sync hit", n), |b| {
+            let mut next = cycle(&known);
+            b.iter(|| cache.lookup(black_box(next())))
+        });
+        group.bench_function(BenchmarkId::new("jwks-sync miss", n), |b| {
+            let mut next = cycle(&unknown);
+            b.iter(|| cache.lookup(black_box(next())))
+        });
+    }
+    group.finish();
+}
+
 fn hit(c: &mut Criterion) {
     for n in [4usize, 64] {
         let subjects = subjects(n);
@@ -252,23 +344,25 @@ fn scaling(c: &mut Criterion) {
     group.finish();
 }
 
-/// Lookups per second of `threads` readers over `span`, each stopping at a
-/// shared flag (read once per 1024 lookups).
-fn rate(subject: &Arc<dyn Subject>, kid: &str, threads: usize, span: Duration) -> f64 {
+/// Lookups per second of `threads` readers over `span`, each cycling
+/// through `kids` and stopping at a shared flag (read once per 1024 lookups).
+fn rate(subject: &Arc<dyn Subject>, kids: &[String], threads: usize, span: Duration) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
     let barrier = Arc::new(Barrier::new(threads + 1));
     let handles: Vec<_> = (0..threads)
         .map(|_| {
             let (subject, stop, barrier) =
                 (Arc::clone(subject), Arc::clone(&stop), Arc::clone(&barrier));
-            let kid = kid.to_owned();
+            let kids = kids.to_vec();
             thread::spawn(move || {
+                let kids: Vec<&str> = kids.iter().map(String::as_str).collect();
+                let mut next = cycle(&kids);
                 barrier.wait();
                 let mut n = 0u64;
                 // Relaxed: a stop flag.
                 while !stop.load(Ordering::Relaxed) {
                     for _ in 0..1024 {
-                        black_box(subject.lookup(black_box(&kid)));
+                        black_box(subject.lookup(black_box(next())));
                     }
                     n += 1024;
                 }
@@ -285,14 +379,16 @@ fn rate(subject: &Arc<dyn Subject>, kid: &str, threads: usize, span: Duration) -
     total as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Two readers against one, paired: 1-thread and 2-thread runs of 100 ms
-/// alternate 21 times and the median of the 21 ratios is printed. On a
+/// Two readers against one, paired, for hits and for misses (unknown kids):
+/// 1-thread and 2-thread runs of 100 ms alternate 21 times (or
+/// `JWKS_SYNC_PAIRS`) and the median of the ratios is printed. On a
 /// shared VM the criterion `scaling` rows are measured minutes apart and
 /// drift with the host's load (the bare baseline read 1.4x in one run and
 /// 2.5x in the next); pairing cancels that drift.
 ///
 /// Runs after the criterion groups, unless a filter is given that does not
-/// name "scaling" or "paired", or criterion is only listing or testing.
+/// name "scaling" or "paired" (and `JWKS_SYNC_PAIRED=1` is not set), or
+/// criterion is only listing or testing.
 fn paired_scaling() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list" || a == "--test") {
@@ -325,33 +421,54 @@ fn paired_scaling() {
             filters.push(a.as_str());
         }
     }
-    if !filters.is_empty()
+    let forced = std::env::var_os("JWKS_SYNC_PAIRED").is_some_and(|v| v == "1");
+    if !forced
+        && !filters.is_empty()
         && !filters
             .iter()
             .any(|f| f.contains("scaling") || f.contains("paired"))
     {
         return;
     }
+    let pairs: usize = std::env::var("JWKS_SYNC_PAIRS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&p| p > 0)
+        .unwrap_or(21);
     let subjects = subjects(4);
-    let kid = kids(4)[2].clone();
-    println!("scaling/4 keys/paired: 2 threads / 1 thread, median of 21 interleaved 100 ms pairs");
+    let known = kids(4);
+    let unknown: Vec<String> = (0..4).map(|i| format!("nope-{i:04}")).collect();
+    println!(
+        "scaling/4 keys/paired: 2 threads / 1 thread, median of {pairs} interleaved 100 ms pairs"
+    );
     for (name, subject) in &subjects {
-        let mut ratios: Vec<f64> = (0..21)
-            .map(|_| {
-                let one = rate(subject, &kid, 1, Duration::from_millis(100));
-                let two = rate(subject, &kid, 2, Duration::from_millis(100));
-                two / one
-            })
-            .collect();
-        ratios.sort_by(f64::total_cmp);
-        println!(
-            "  {name:<30} {:.2}x  (quartiles {:.2}x .. {:.2}x)",
-            ratios[10], ratios[5], ratios[15]
-        );
+        // The first miss closes the unknown-kid gate, as in a flood.
+        subject.lookup("nope");
+        let ops: &[(&str, &[String])] = if name.starts_with("jwks-sync") {
+            &[("hit", &known), ("miss", &unknown)]
+        } else {
+            &[("hit", &known)]
+        };
+        for (op, kids) in ops {
+            let mut ratios: Vec<f64> = (0..pairs)
+                .map(|_| {
+                    let one = rate(subject, kids, 1, Duration::from_millis(100));
+                    let two = rate(subject, kids, 2, Duration::from_millis(100));
+                    two / one
+                })
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            println!(
+                "  {op:<4} {name:<30} {:.2}x  (quartiles {:.2}x .. {:.2}x)",
+                ratios[pairs / 2],
+                ratios[pairs / 4],
+                ratios[pairs * 3 / 4]
+            );
+        }
     }
 }
 
-criterion_group!(benches, hit, scaling);
+criterion_group!(benches, lookup, hit, scaling);
 
 fn main() {
     benches();

@@ -155,9 +155,10 @@ impl JwksCache {
     /// ```
     #[inline]
     pub fn with_key<R>(&self, kid: &str, f: impl FnOnce(&Key) -> R) -> Result<R, Error> {
-        match self.hit(kid, move |key: &Arc<Key>| f(key)) {
-            Ok(r) => Ok(r),
-            Err(f) => Ok(f(&self.resolve(kid, None)?)),
+        match self.hit(kid, true, move |key: &Arc<Key>| f(key)) {
+            Lookup::Hit(r) => Ok(r),
+            Lookup::Unknown => Err(Error::UnknownKid),
+            Lookup::Slow(f) => Ok(f(&self.resolve(kid, None)?)),
         }
     }
 
@@ -171,39 +172,60 @@ impl JwksCache {
         timeout: Duration,
         f: impl FnOnce(&Key) -> R,
     ) -> Result<R, Error> {
-        match self.hit(kid, move |key: &Arc<Key>| f(key)) {
-            Ok(r) => Ok(r),
-            Err(f) => Ok(f(&self.get_or_wait(kid, timeout)?)),
+        match self.hit(kid, false, move |key: &Arc<Key>| f(key)) {
+            Lookup::Hit(r) => Ok(r),
+            Lookup::Unknown => Err(Error::UnknownKid),
+            Lookup::Slow(f) => Ok(f(&self.get_or_wait(kid, timeout)?)),
         }
     }
 
     /// The key for `kid`, as a shared handle. Same rules as
     /// [`with_key`](Self::with_key); costs one reference-count increment.
     pub fn get(&self, kid: &str) -> Result<Arc<Key>, Error> {
-        match self.hit(kid, Arc::clone) {
-            Ok(key) => Ok(key),
-            Err(_) => self.resolve(kid, None),
+        match self.hit(kid, true, Arc::clone) {
+            Lookup::Hit(key) => Ok(key),
+            Lookup::Unknown => Err(Error::UnknownKid),
+            Lookup::Slow(_) => self.resolve(kid, None),
         }
     }
 
-    /// The fast path shared by every lookup: a servable set that has the
-    /// kid runs `f` on the key and counts a hit; anything else hands `f`
-    /// back for the slow path. An over-long kid never reaches the hash.
+    /// The fast path shared by every lookup, on this thread's cached
+    /// snapshot of the published set (`local.rs`: one plain atomic load, no
+    /// shared write): a servable set that has the kid runs `f` on the key
+    /// and counts a hit. With `fast_miss`, a kid absent from a fresh set
+    /// while the unknown-kid gate is closed is counted (miss, suppressed)
+    /// and answered `Unknown` here, without a shared write: exactly what
+    /// the slow path would do, as the gate closed means no refresh can be
+    /// asked for. Anything else hands `f` back for the slow path. An
+    /// over-long kid never reaches the hash.
     #[inline]
-    fn hit<R, F: FnOnce(&Arc<Key>) -> R>(&self, kid: &str, f: F) -> Result<R, F> {
-        if kid.len() > self.shared.max_kid_len {
-            return Err(f);
+    fn hit<R, F: FnOnce(&Arc<Key>) -> R>(&self, kid: &str, fast_miss: bool, f: F) -> Lookup<R, F> {
+        let shared = &*self.shared;
+        if kid.len() > shared.max_kid_len {
+            return Lookup::Slow(f);
         }
-        let set = self.shared.current.load();
-        match set.get(kid) {
-            Some(key) if set.fast_servable() || self.servable_unwatched(&set) => {
-                if self.shared.counters.hit() {
-                    self.shared.ring(USAGE);
+        crate::local::with_published(&shared.current, |set| match set.get(kid) {
+            Some(key) if set.fast_servable() || self.servable_unwatched(set) => {
+                if shared.counters.hit() {
+                    shared.ring(USAGE);
                 }
-                Ok(f(key))
+                Lookup::Hit(f(key))
             }
-            _ => Err(f),
-        }
+            // A fast-servable set is watched, fresh or stale: not due, not
+            // expired. Generation 0 (nothing loaded) answers `NotReady`.
+            None if fast_miss
+                && set.fast_servable()
+                && set.generation() != 0
+                // Acquire: pairs with the refresher's Release when it
+                // reopens the gate (as in `ask_refresh`); a plain load.
+                && !shared.miss_gate.load(Ordering::Acquire) =>
+            {
+                shared.counters.miss();
+                shared.counters.suppressed();
+                Lookup::Unknown
+            }
+            _ => Lookup::Slow(f),
+        })
     }
 
     /// A set no parked refresher watches (it is busy, in a hook, or gone;
@@ -573,6 +595,16 @@ impl fmt::Debug for JwksCache {
             .field("keys", &set.keys().len())
             .finish_non_exhaustive()
     }
+}
+
+/// What the fast path found.
+enum Lookup<R, F> {
+    /// The kid's key, `f` run on it.
+    Hit(R),
+    /// An unknown kid, counted, with no refresh to ask for.
+    Unknown,
+    /// Everything else: the slow path runs `f`.
+    Slow(F),
 }
 
 /// Why a refresh is asked for outside the schedule.

@@ -12,6 +12,9 @@ use crate::json;
 use crate::jwk::{build_key, Key, KeyLimits, Scratch, SkipReason};
 use crate::sync::{Arc, AtomicU64, AtomicU8, Ordering};
 
+mod kids;
+use kids::KidIndex;
+
 /// Limits on a whole document; set through the builder.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SetLimits {
@@ -109,7 +112,8 @@ type KidMap = HashMap<Box<str>, Arc<Key>, KidHasher>;
 /// A parsed, immutable key set as published by the refresher.
 pub struct KeySet {
     generation: u64,
-    by_kid: KidMap,
+    /// Kids stored compactly, apart from the key material (`kids.rs`).
+    by_kid: KidIndex,
     keys: Vec<Arc<Key>>,
     skipped: Vec<SkippedKey>,
     freshness: AtomicU8,
@@ -124,7 +128,7 @@ impl KeySet {
     pub(crate) fn empty() -> Self {
         Self {
             generation: 0,
-            by_kid: KidMap::default(),
+            by_kid: KidIndex::default(),
             keys: Vec::new(),
             skipped: Vec::new(),
             freshness: AtomicU8::new(Freshness::Fresh as u8),
@@ -218,7 +222,7 @@ impl KeySet {
         }
         Ok(Self {
             generation,
-            by_kid,
+            by_kid: KidIndex::build(by_kid.into_iter().collect()),
             keys,
             skipped,
             freshness: AtomicU8::new(Freshness::Fresh as u8),

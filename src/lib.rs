@@ -50,6 +50,7 @@ mod health;
 mod json;
 mod jwk;
 mod keyset;
+mod local;
 mod observe;
 mod policy;
 mod printable;

@@ -146,16 +146,31 @@ impl LookupCounters {
                 .is_ok()
     }
 
-    /// Counts a miss.
+    /// Counts a miss: per thread, like a hit (an unknown-kid flood must
+    /// scale like hits do).
+    #[inline]
     pub(crate) fn miss(&self) {
-        // Relaxed: statistics only.
-        self.stripe().misses.fetch_add(1, Ordering::Relaxed);
+        self.bump(|s| &s.misses);
     }
 
     /// Counts a miss that did not ask for a refresh (guard closed).
+    #[inline]
     pub(crate) fn suppressed(&self) {
+        self.bump(|s| &s.suppressed);
+    }
+
+    /// Adds one to a counter of this thread's stripe: a plain load and
+    /// store on an owned stripe (one writer), `fetch_add` on the shared one.
+    #[inline]
+    fn bump(&self, field: impl Fn(&Stripe) -> &AtomicU64) {
+        let index = stripe_index();
         // Relaxed: statistics only.
-        self.stripe().suppressed.fetch_add(1, Ordering::Relaxed);
+        if index < STRIPES {
+            let counter = field(&self.stripes[index]);
+            counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        } else {
+            field(&self.stripes[STRIPES]).fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Counts a miss that asked for a refresh (won the unknown-kid gate).

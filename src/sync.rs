@@ -69,28 +69,90 @@ mod imp {
     }
 
     /// An atomically swappable `Arc<T>`: readers load without locking.
-    pub(crate) struct Swap<T>(arc_swap::ArcSwap<T>);
+    ///
+    /// Besides the value it carries what a per-thread cached copy needs
+    /// (see `local.rs`): an identity unique in the process and a publish
+    /// sequence, bumped after every store.
+    pub(crate) struct Swap<T> {
+        value: arc_swap::ArcSwap<T>,
+        seq: PublishSeq,
+    }
     /// What [`Swap::load`] hands out: in the common case no reference count
     /// is touched (arc-swap's debt slots).
     pub(crate) type Guard<T> = arc_swap::Guard<Arc<T>>;
 
     impl<T> Swap<T> {
         pub(crate) fn new(value: Arc<T>) -> Self {
-            Self(arc_swap::ArcSwap::new(value))
+            Self {
+                value: arc_swap::ArcSwap::new(value),
+                seq: PublishSeq::new(),
+            }
         }
         /// Lock-free; wait-free unless this thread already holds several guards.
         #[inline]
         pub(crate) fn load(&self) -> Guard<T> {
-            self.0.load()
+            self.value.load()
         }
         pub(crate) fn load_full(&self) -> Arc<T> {
-            self.0.load_full()
+            self.value.load_full()
         }
-        /// Publishes `value`; readers see either the old or the new value whole.
+        /// Publishes `value`; readers see either the old or the new value
+        /// whole. The sequence is bumped after the store, so a reader that
+        /// sees the new sequence and then loads sees this value or a newer one.
         pub(crate) fn store(&self, value: Arc<T>) {
-            self.0.store(value);
+            self.value.store(value);
+            self.seq.bump();
+        }
+        /// The publish sequence and identity.
+        #[inline]
+        pub(crate) fn seq(&self) -> &PublishSeq {
+            &self.seq
         }
     }
+
+    /// Source of `PublishSeq` identities: never reused, never 0.
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+    /// A [`Swap`]'s identity and publish sequence, alone on a cache line
+    /// (readers load it on every lookup; it changes once per publish).
+    #[repr(align(128))]
+    pub(crate) struct PublishSeq {
+        id: u64,
+        seq: AtomicU64,
+    }
+
+    impl PublishSeq {
+        fn new() -> Self {
+            // Relaxed: only uniqueness matters, which the read-modify-write
+            // gives whatever the ordering.
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            Self {
+                id,
+                seq: AtomicU64::new(0),
+            }
+        }
+        /// Unique among every `Swap` this process ever created.
+        #[inline]
+        pub(crate) fn id(&self) -> u64 {
+            self.id
+        }
+        /// The sequence now: one plain load (no locked instruction).
+        #[inline]
+        pub(crate) fn get(&self) -> u64 {
+            // Acquire: pairs with the Release in `bump`, so the store of the
+            // value that preceded the bump is visible to a later load.
+            self.seq.load(Ordering::Acquire)
+        }
+        fn bump(&self) {
+            // Release: pairs with the Acquire in `get`. One writer (the
+            // refresher) at a time, but a read-modify-write keeps it exact
+            // if that ever changes.
+            self.seq.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// Per-thread storage (const-initialised where the type allows).
+    pub(crate) use std::thread_local;
 
     /// The sending half of the refresher's doorbell: a capacity-one channel,
     /// so any number of rings before the refresher wakes collapse into one.
@@ -237,24 +299,69 @@ mod imp {
         }
     }
 
-    /// Loom stand-in for `ArcSwap`: a lock loom can see.
-    pub(crate) struct Swap<T>(loom::sync::RwLock<Arc<T>>);
+    /// Loom stand-in for `ArcSwap`: a lock loom can see, and the same
+    /// publish sequence as the real one (loom checks its orderings).
+    pub(crate) struct Swap<T> {
+        value: loom::sync::RwLock<Arc<T>>,
+        seq: PublishSeq,
+    }
     pub(crate) type Guard<T> = Arc<T>;
 
     impl<T> Swap<T> {
         pub(crate) fn new(value: Arc<T>) -> Self {
-            Self(loom::sync::RwLock::new(value))
+            Self {
+                value: loom::sync::RwLock::new(value),
+                seq: PublishSeq::new(),
+            }
         }
         pub(crate) fn load(&self) -> Guard<T> {
             self.load_full()
         }
         pub(crate) fn load_full(&self) -> Arc<T> {
-            Arc::clone(&self.0.read().unwrap_or_else(|e| e.into_inner()))
+            Arc::clone(&self.value.read().unwrap_or_else(|e| e.into_inner()))
         }
         pub(crate) fn store(&self, value: Arc<T>) {
-            *self.0.write().unwrap_or_else(|e| e.into_inner()) = value;
+            *self.value.write().unwrap_or_else(|e| e.into_inner()) = value;
+            self.seq.bump();
+        }
+        pub(crate) fn seq(&self) -> &PublishSeq {
+            &self.seq
         }
     }
+
+    /// Identities outlive models (and must never repeat): a std atomic,
+    /// outside what loom explores.
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+    pub(crate) struct PublishSeq {
+        id: u64,
+        seq: AtomicU64,
+    }
+
+    impl PublishSeq {
+        fn new() -> Self {
+            // Relaxed: uniqueness only.
+            let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Self {
+                id,
+                seq: AtomicU64::new(0),
+            }
+        }
+        pub(crate) fn id(&self) -> u64 {
+            self.id
+        }
+        pub(crate) fn get(&self) -> u64 {
+            // Acquire: pairs with the Release in `bump`.
+            self.seq.load(Ordering::Acquire)
+        }
+        fn bump(&self) {
+            // Release: pairs with the Acquire in `get`.
+            self.seq.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// Loom's per-thread storage (no const initialiser).
+    pub(crate) use loom::thread_local;
 
     struct BellState {
         rung: loom::sync::Mutex<bool>,
