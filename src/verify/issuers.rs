@@ -2,37 +2,7 @@
 //! its (not yet trusted) `iss` to the key source and the rules of that
 //! issuer, then verified there; a key that names its issuer must agree.
 //!
-//! ## The order of the rules
-//!
-//! 1. **Size and shape**, as [`Verifier`]: over
-//!    [`IssuerVerifierBuilder::max_token_bytes`] or not three parts is
-//!    rejected before anything is decoded.
-//! 2. **Routing**, from the claims alone (the header and the signature are
-//!    not looked at yet; the claims are read with the same strict JSON as
-//!    the claim rules: a repeated member is malformed). `iss` missing or not
-//!    a string is [`VerifyError::MissingClaim`] / [`VerifyError::BadClaimType`].
-//!    An `iss` added with [`issuer`](IssuerVerifierBuilder::issuer) routes to
-//!    that issuer (exact match). Otherwise the
-//!    [`issuer_template`](IssuerVerifierBuilder::issuer_template)s are tried
-//!    in the order they were added: a template routes the token only when
-//!    `iss` equals it with `{tenantid}` replaced by the token's `tid` claim,
-//!    a tenant id of 1 to 253 ASCII letters, digits, `-` and `.`. An `iss`
-//!    that fits no issuer is [`VerifyError::UnknownIssuer`]; one that fits
-//!    a template's text around `{tenantid}` but not with the token's `tid` is
-//!    [`VerifyError::TenantMismatch`] ([`VerifyError::MissingClaim`]`("tid")`
-//!    without `tid`). None of these rejections reads a key set or asks for a
-//!    fetch.
-//! 3. **The issuer's verifier**: every rule of [`Verifier`] with the rules
-//!    given for that issuer (audience, algorithms, leeway, ...) and keys from
-//!    that issuer's cache only: a key of another issuer's source is never
-//!    tried, whatever its `kid`. An exact issuer's verifier also checks
-//!    `iss` against it ([`VerifierBuilder::issuer`]).
-//! 4. **Key-issuer binding**, once a key's signature checks out: when the
-//!    JWK has an `issuer` member ([`Key::issuer`]), the token's `iss` must
-//!    equal it with `{tenantid}` replaced by the token's `tid`; otherwise
-//!    [`VerifyError::KeyIssuerMismatch`]. This is what stops a key that
-//!    Entra publishes for tenant X from vouching for a token claiming tenant
-//!    Y, although both come from the same key set.
+//! The rules, in order, are on [`IssuerVerifier`].
 
 use std::collections::HashMap;
 use std::fmt;
@@ -59,15 +29,48 @@ const MAX_TENANT: usize = 253;
 ///
 /// Cheap to clone and shared by every request thread. A registry source is
 /// a [`JwksCache`] handle, so the same verifier serves single caches and
-/// registry sources alike. See the [module rules](self) for the order of the
-/// checks.
+/// registry sources alike.
+///
+/// # The order of the rules
+///
+/// 1. **Size and shape**, as [`Verifier`]: over
+///    [`IssuerVerifierBuilder::max_token_bytes`] or not three parts is
+///    rejected before anything is decoded.
+/// 2. **Routing**, from the claims alone (the header and the signature are
+///    not looked at yet; the claims are read with the same strict JSON as
+///    the claim rules: a repeated member is malformed). `iss` missing or not
+///    a string is [`VerifyError::MissingClaim`] / [`VerifyError::BadClaimType`].
+///    An `iss` added with [`issuer`](IssuerVerifierBuilder::issuer) routes to
+///    that issuer (exact match). Otherwise the
+///    [`issuer_template`](IssuerVerifierBuilder::issuer_template)s are tried
+///    in the order they were added: a template routes the token only when
+///    `iss` equals it with `{tenantid}` replaced by the token's `tid` claim,
+///    a tenant id of 1 to 253 ASCII letters, digits, `-` and `.`. An `iss`
+///    that fits no issuer is [`VerifyError::UnknownIssuer`]; one that fits
+///    a template's text around `{tenantid}` but not with the token's `tid` is
+///    [`VerifyError::TenantMismatch`] ([`VerifyError::MissingClaim`]`("tid")`
+///    without `tid`). None of these rejections reads a key set or asks for a
+///    fetch.
+/// 3. **The issuer's verifier**: every rule of [`Verifier`] with the rules
+///    given for that issuer (audience, algorithms, leeway, ...) and keys from
+///    that issuer's cache only: a key of another issuer's source is never
+///    tried, whatever its `kid`. An exact issuer's verifier also checks
+///    `iss` against it ([`VerifierBuilder::issuer`]).
+/// 4. **Key-issuer binding**, once a key's signature checks out: when the
+///    JWK has an `issuer` member ([`Key::issuer`]), the token's `iss` must
+///    equal it with `{tenantid}` replaced by the token's `tid`; otherwise
+///    [`VerifyError::KeyIssuerMismatch`]. This is what stops a key that
+///    Entra publishes for tenant X from vouching for a token claiming tenant
+///    Y, although both come from the same key set.
+///
+/// # Example
 ///
 /// ```
 /// # use jwks_sync::testing::{jwks_json, KeyAlg, MemorySource, TestKey};
 /// # use jwks_sync::{IssuerVerifier, JwksCache, VerifyError};
 /// # use std::time::Duration;
 /// # let partner_key = TestKey::generate(KeyAlg::Es256, "p1").unwrap();
-/// # let entra_key = TestKey::generate(KeyAlg::Rs256, "e1")
+/// # let entra_key = TestKey::generate(KeyAlg::Es256, "e1")
 /// #     .unwrap()
 /// #     .with_issuer("https://login.microsoftonline.com/{tenantid}/v2.0");
 /// # let partner = JwksCache::from_fetcher(MemorySource::new(jwks_json(&[&partner_key]))).build()?;
@@ -137,7 +140,7 @@ impl IssuerVerifier {
 
     /// Verifies `token` (a compact JWS, without `Bearer `): routes it by
     /// `iss` to its issuer, then applies that issuer's [`Verifier::verify`]
-    /// with the key-issuer binding (see the [module rules](self)). An unknown
+    /// with the key-issuer binding (see [the order of the rules](Self)). An unknown
     /// issuer, a template whose tenant is not the token's `tid`, or a
     /// missing `tid` is rejected before any key lookup and never asks for a
     /// fetch.
