@@ -97,15 +97,18 @@ pub fn first_failure(cache: &JwksCache) -> Result<(), Error> {
 }
 
 /// Waits (bounded polling, never a timed sleep of the schedule) until the
-/// refresher of `cache` has caught up with its manual clock: no fetch in
-/// flight, and nothing the schedule planned at or before the clock's now.
-/// Every `ManualClock::advance` wakes the refresher; after `settle` what
-/// that jump made due has been fetched and published (or has failed).
+/// refresher of `cache`, on a manual clock, has caught up with that clock:
+/// its latest round planned with the clock's current time
+/// (`Status::planned_at`), no fetch is in flight, and nothing the schedule
+/// planned is at or before now. Every `ManualClock::advance` wakes the
+/// refresher; after `settle` what that jump made due has been fetched and
+/// published (or has failed), and the set's due and stale marks are set.
 pub fn settle(cache: &JwksCache) {
     let caught_up = || {
         let s = cache.status();
         s.state == RefresherState::Stopped
             || (s.state != RefresherState::Fetching
+                && s.planned_at.is_some_and(|at| at >= s.taken_at)
                 && s.next_refresh.is_none_or(|at| at > s.taken_at))
     };
     assert!(
