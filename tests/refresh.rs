@@ -225,7 +225,7 @@ fn backoff_grows_across_failures_and_resets_on_success() {
 fn usage_threshold_triggers_a_refresh_and_floods_are_rate_limited() {
     let k = es("k");
     let (source, builder) = source_and_builder(&[&k]);
-    let cache = ready(
+    let (clock, cache) = on_clock(
         builder
             .strategy(RefreshStrategy::Usage)
             .usage_threshold(100)
@@ -234,9 +234,11 @@ fn usage_threshold_triggers_a_refresh_and_floods_are_rate_limited() {
     for _ in 0..60 {
         cache.with_key("k", |_| ()).expect("hit");
     }
-    // Below θ·U = 80 no demand is rung; give a wrong one a moment to show.
-    thread::sleep(30 * MS);
+    // Below θ·U = 80 no demand is rung: a round after the hits (woken by a
+    // clock tick) finds none and fetches nothing.
+    advance(&clock, &cache, MS);
     assert_eq!(source.fetches(), 1, "below θ·U = 80");
+    assert_eq!(cache.status().suppressed_refreshes, 0);
     for _ in 0..40 {
         cache.with_key("k", |_| ()).expect("hit");
     }
