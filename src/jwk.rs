@@ -143,6 +143,8 @@ impl fmt::Debug for AlgorithmSet {
 /// [`MAX_KEYS_PER_KID`](crate::KeySet::MAX_KEYS_PER_KID) in all.
 pub struct Key {
     kid: Option<Box<str>>,
+    /// The entry's `issuer` member (Entra publishes one per key).
+    issuer: Option<Box<str>>,
     key_type: KeyType,
     algorithms: AlgorithmSet,
     /// One aws-lc key per algorithm in `algorithms`, parsed at refresh time
@@ -156,6 +158,16 @@ impl Key {
     /// The key's `kid`, if the entry had one.
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
+    }
+
+    /// The entry's `issuer` member, if it had one: the issuer whose tokens
+    /// this key may sign, as Microsoft Entra ID publishes it (for example
+    /// `https://login.microsoftonline.com/{tenantid}/v2.0`). An entry whose
+    /// `issuer` is not a string is skipped
+    /// ([`SkipReason::Malformed`]`("issuer")`).
+    /// [`IssuerVerifier`](crate::IssuerVerifier) binds a token's `iss` to it.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
     }
 
     /// Family and size.
@@ -229,6 +241,7 @@ impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Key")
             .field("kid", &self.kid)
+            .field("issuer", &self.issuer)
             .field("key_type", &self.key_type)
             .field("algorithms", &self.algorithms)
             .field("more_under_kid", &(self.same_kid().count() - 1))
@@ -343,6 +356,7 @@ pub(crate) fn build_key(
     }
     let kty = str_member(&entry.kty, "kty")?.ok_or(SkipReason::Malformed("kty"))?;
     let kid = str_member(&entry.kid, "kid")?;
+    let issuer = str_member(&entry.issuer, "issuer")?;
     if let Some(kid) = kid {
         if kid.len() > limits.max_kid_len {
             return Err(SkipReason::KidTooLong(kid.len()));
@@ -385,6 +399,7 @@ pub(crate) fn build_key(
         .collect::<Result<_, SkipReason>>()?;
     Ok(Key {
         kid: kid.map(Box::from),
+        issuer: issuer.map(Box::from),
         key_type,
         algorithms,
         verifiers,

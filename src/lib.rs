@@ -28,6 +28,7 @@
 //! | [`Status`], [`RefreshEvent`] | counters and schedule; a hook per fetch |
 //! | [`Health`] | one signal for `/healthz`: [`Status::health`] |
 //! | [`Verifier`], [`VerifierBuilder`], [`Verified`], [`bearer_token`] | token verification on top of the cache |
+//! | [`IssuerVerifier`], [`IssuerVerifierBuilder`] | many issuers: route by `iss` (and `{tenantid}` templates) to each issuer's cache and rules; key-issuer binding |
 //! | [`VerifyError`], [`AlgorithmRejection`] | which rule rejected a token |
 //! | [`VerifyError::code`], [`VerifyError::http_status`], [`BearerChallenge`] | errors as HTTP answers (RFC 6750) |
 //! | [`Error`], [`FetchError`], [`KeySetError`] | what went wrong (`Display` one layer, `source()` the cause) |
@@ -88,8 +89,8 @@ pub use policy::{RefreshCause, RefreshStrategy};
 pub use printable::{printable, Printable};
 pub use stats::{RefreshCounts, RefresherState, Status};
 pub use verify::{
-    bearer_token, AlgorithmRejection, BearerChallenge, NoKidPolicy, TokenHeader, Verified,
-    Verifier, VerifierBuilder, VerifyError,
+    bearer_token, AlgorithmRejection, BearerChallenge, IssuerVerifier, IssuerVerifierBuilder,
+    NoKidPolicy, TokenHeader, Verified, Verifier, VerifierBuilder, VerifyError,
 };
 
 #[cfg(feature = "testing")]

@@ -165,7 +165,7 @@ impl Refresher {
                 if bits & USAGE != 0 {
                     shared.board.lock().deferred += 1;
                 }
-                self.update_board(RefresherState::Idle);
+                self.update_board(RefresherState::Idle, now);
                 rounds.done += 1;
                 rounds.miss_fetch_at = plan.miss_fetch_at;
                 shared.round_done.notify_all();
@@ -234,11 +234,14 @@ impl Refresher {
             let plan = self.policy.poll(done_at);
             self.apply(&plan, &mut triggers);
             // The board first, so a woken waiter reads the new status.
-            self.update_board(if self.policy.failures() > 0 {
-                RefresherState::BackingOff
-            } else {
-                RefresherState::Idle
-            });
+            self.update_board(
+                if self.policy.failures() > 0 {
+                    RefresherState::BackingOff
+                } else {
+                    RefresherState::Idle
+                },
+                done_at,
+            );
             {
                 let mut board = shared.board.lock();
                 match &result {
@@ -428,9 +431,11 @@ impl Refresher {
         }
     }
 
-    fn update_board(&self, state: RefresherState) {
+    /// The status board after a round that planned with `planned`.
+    fn update_board(&self, state: RefresherState, planned: Instant) {
         let mut board = self.shared.board.lock();
         board.state = state;
+        board.planned_at = Some(planned);
         board.fetched_at = self.policy.fetched_at();
         board.lifetime = self.policy.fetched_at().map(|_| self.policy.lifetime());
         board.next_refresh = self.policy.next_fetch_at();

@@ -314,6 +314,8 @@ pub(crate) struct Board {
     pub(crate) fetched_at: Option<Instant>,
     pub(crate) lifetime: Option<Duration>,
     pub(crate) next_refresh: Option<Instant>,
+    /// The clock's time the latest finished round planned with.
+    pub(crate) planned_at: Option<Instant>,
     pub(crate) due_at: Option<Instant>,
     pub(crate) expires_at: Option<Instant>,
     pub(crate) failures: u32,
@@ -352,6 +354,14 @@ pub struct Status {
     pub lifetime: Option<Duration>,
     /// Next fetch the schedule plans by itself (background or retry).
     pub next_refresh: Option<Instant>,
+    /// The clock's time the refresher last planned with: the `now` of its
+    /// latest finished round (`None` before the first). With a
+    /// [`ManualClock`](crate::ManualClock), once this reaches the clock's
+    /// time after an [`advance`](crate::ManualClock::advance) the refresher
+    /// has acted on that time: what fell due was fetched (or failed) and the
+    /// set's due and stale marks are published. Tests wait for it instead
+    /// of sleeping.
+    pub planned_at: Option<Instant>,
     /// When the set is (or became) due; stale serving starts if refreshes fail.
     pub stale_at: Option<Instant>,
     /// When lookups start failing closed if no refresh succeeds.
@@ -444,6 +454,7 @@ pub(crate) fn snapshot(
         age: board.fetched_at.map(|t| now.saturating_duration_since(t)),
         lifetime: board.lifetime,
         next_refresh: board.next_refresh,
+        planned_at: board.planned_at,
         stale_at: board.due_at,
         expires_at: board.expires_at,
         consecutive_failures: board.failures,

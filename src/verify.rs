@@ -33,6 +33,7 @@ mod error;
 mod fit;
 mod header;
 mod http;
+mod issuers;
 mod json;
 
 use std::fmt;
@@ -53,6 +54,7 @@ use claims::ClaimRules;
 pub use error::{AlgorithmRejection, VerifyError};
 pub use header::TokenHeader;
 pub use http::BearerChallenge;
+pub use issuers::{IssuerVerifier, IssuerVerifierBuilder};
 
 /// What to do with a token whose header has no `kid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -104,6 +106,9 @@ pub struct Verifier {
     config: Arc<Config>,
 }
 
+/// A rule about the key whose signature checked out.
+type KeyCheck<'a> = dyn Fn(&Key) -> Result<(), VerifyError> + 'a;
+
 /// Decoding buffers, on the stack unless a part is unusually large.
 const HEADER_STACK: usize = 512;
 const CLAIMS_STACK: usize = 1024;
@@ -152,7 +157,7 @@ impl Verifier {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<Verified<C>, VerifyError> {
-        self.cache.counted(self.run(token, None))
+        self.cache.counted(self.run(token, None, None))
     }
 
     /// Like [`verify`](Self::verify), but an unknown `kid` (that passed
@@ -176,7 +181,7 @@ impl Verifier {
     ) -> Result<Verified<C>, VerifyError> {
         // A caller passing `Duration::MAX` means "as long as it takes".
         let deadline = crate::cache::deadline_after(timeout);
-        self.cache.counted(self.run(token, Some(deadline)))
+        self.cache.counted(self.run(token, Some(deadline), None))
     }
 
     /// The cache this verifier reads keys from.
@@ -184,10 +189,14 @@ impl Verifier {
         &self.cache
     }
 
+    /// `bind`, when given, is asked about the key whose signature checked
+    /// out ([`IssuerVerifier`]'s key-issuer binding); its error is the
+    /// verdict.
     fn run<C: DeserializeOwned>(
         &self,
         token: &str,
         wait: Option<Instant>,
+        bind: Option<&KeyCheck<'_>>,
     ) -> Result<Verified<C>, VerifyError> {
         let cfg = &*self.config;
         if token.len() > cfg.max_token_bytes {
@@ -235,7 +244,7 @@ impl Verifier {
             for key in first.same_kid().filter(|k| k.allows(alg)) {
                 bound = true;
                 if key.verify_signature(alg, parts.signing_input, signature) {
-                    return Ok(());
+                    return bind.map_or(Ok(()), |bind| bind(key));
                 }
             }
             Err(if bound {

@@ -3,15 +3,16 @@
 
 mod common;
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use common::*;
 use jwks_sync::testing::{jwks_json, TestKey};
-use jwks_sync::{Error, FetchError, FetchErrorKind};
+use jwks_sync::{Error, FetchError, FetchErrorKind, ManualClock};
 use log::{Level, Log, Metadata, Record};
 
 const MS: Duration = Duration::from_millis(1);
+const SECOND: Duration = Duration::from_secs(1);
 
 struct Line {
     level: Level,
@@ -184,15 +185,19 @@ fn stale_expired_and_fresh_again_are_logged_once_each() {
     capture();
     let k = es("k");
     let (source, builder) = source_and_builder(&[&k]);
+    // Schedule time is a manual clock: lifetime 60 s, background refresh
+    // at 30 s, stale for 120 s more, retries 10 s doubling to 40 s.
+    let clock = Arc::new(ManualClock::new());
     let cache = ready(
         builder
             .name("logs-outage")
-            .interval(200 * MS)
+            .clock(Arc::clone(&clock))
+            .interval(60 * SECOND)
             .background_threshold(0.5)
             .min_refresh_interval(Duration::ZERO)
-            .stale_while_error(600 * MS)
-            .backoff_base(10 * MS)
-            .backoff_max(40 * MS),
+            .stale_while_error(120 * SECOND)
+            .backoff_base(10 * SECOND)
+            .backoff_max(40 * SECOND),
     );
     let token = k
         .sign(&serde_json::json!({"sub": "alice", "exp": 4_102_444_800u64}))
@@ -200,10 +205,22 @@ fn stale_expired_and_fresh_again_are_logged_once_each() {
     let verifier = cache.verifier().build().unwrap();
     verifier.verify::<serde_json::Value>(&token).unwrap();
     source.fail();
-    assert!(eventually(PATIENCE, || matches!(
-        cache.get("k"),
-        Err(Error::Expired { .. })
-    )));
+    // The background refresh fails; nothing about staleness yet.
+    advance(&clock, &cache, 30 * SECOND);
+    assert_eq!(cache.status().fetch_failures, 1);
+    assert!(events("logs-outage", "serving a stale key set").is_empty());
+    // Past the lifetime: stale. Past lifetime + stale_while_error: refused.
+    advance(&clock, &cache, 31 * SECOND);
+    assert!(cache.get("k").is_ok(), "served stale");
+    assert!(eventually(PATIENCE, || events(
+        "logs-outage",
+        "serving a stale key set"
+    )
+    .len()
+        == 1));
+    assert!(events("logs-outage", "refusing lookups").is_empty());
+    advance(&clock, &cache, 120 * SECOND);
+    assert!(matches!(cache.get("k"), Err(Error::Expired { .. })));
     assert!(verifier.verify::<serde_json::Value>(&token).is_err());
     // Readers see the flip as soon as the refresher publishes it; the log
     // line follows a moment later.
@@ -233,7 +250,9 @@ fn stale_expired_and_fresh_again_are_logged_once_each() {
         "jwks_sync::refresh",
     );
     source.heal();
-    assert!(eventually(PATIENCE, || cache.get("k").is_ok()));
+    // The next retry is at most backoff_max away.
+    advance(&clock, &cache, 40 * SECOND);
+    assert!(cache.get("k").is_ok());
     assert!(eventually(PATIENCE, || events(
         "logs-outage",
         "fresh key set again"
@@ -252,8 +271,13 @@ fn stale_expired_and_fresh_again_are_logged_once_each() {
         Level::Info,
         "jwks_sync::refresh",
     );
-    // Still once each after more background cycles.
-    std::thread::sleep(300 * MS);
+    // Still once each after more background cycles (each a fetch).
+    let fetches = source.fetches();
+    for _ in 0..4 {
+        advance(&clock, &cache, 30 * SECOND);
+    }
+    assert_eq!(source.fetches(), fetches + 4);
+    assert_eq!(events("logs-outage", "fresh key set again").len(), 1);
     assert_eq!(events("logs-outage", "serving a stale key set").len(), 1);
     assert_eq!(events("logs-outage", "refusing lookups").len(), 1);
     let signature = token.rsplit('.').next().unwrap();

@@ -10,21 +10,36 @@ use common::*;
 use jwks_sync::testing::{jwks_json, MemorySource};
 use jwks_sync::{
     Error, Fetch, FetchError, FetchErrorKind, FetchRequest, FetchResponse, JwksCache, KeySetError,
-    RefreshStrategy,
+    ManualClock, RefreshStrategy,
 };
 
 const MS: Duration = Duration::from_millis(1);
 const SECOND: Duration = Duration::from_secs(1);
+
+/// `builder` on a fresh manual clock, built and loaded.
+fn on_clock(builder: jwks_sync::Builder) -> (Arc<ManualClock>, JwksCache) {
+    let clock = Arc::new(ManualClock::new());
+    let cache = ready(builder.clock(Arc::clone(&clock)));
+    (clock, cache)
+}
+
+/// How far ahead of the clock the schedule's next fetch is.
+fn next_fetch_in(cache: &JwksCache) -> Option<Duration> {
+    let status = cache.status();
+    status.next_refresh.map(|at| at - status.taken_at)
+}
 
 #[test]
 fn concurrent_misses_on_a_new_kid_cause_exactly_one_fetch() {
     let old = es("old");
     let new = es("new");
     let (source, builder) = source_and_builder(&[&old]);
-    let cache = ready(builder.unknown_kid_cooldown(50 * MS));
-    thread::sleep(80 * MS); // past the cooldown that the first fetch started
+    let (clock, cache) = on_clock(builder.unknown_kid_cooldown(SECOND));
+    // Past the cooldown that the first fetch started; the clock then
+    // stands still, so no second fetch is ever permitted.
+    advance(&clock, &cache, SECOND);
     source.set_document(jwks_json(&[&old, &new]));
-    source.set_delay(50 * MS); // so that the 64 threads overlap the fetch
+    source.set_delay(50 * MS); // so that the 64 threads likely overlap the fetch
     let kids = together(64, &cache, |cache| {
         cache
             .get_or_wait("new", PATIENCE)
@@ -44,46 +59,40 @@ fn random_unknown_kids_cost_at_most_one_fetch_per_guard_window() {
     let k = es("k");
     let (source, builder) = source_and_builder(&[&k]);
     let cooldown = Duration::from_secs(1);
-    let cache = ready(builder.unknown_kid_cooldown(cooldown));
-    thread::sleep(cooldown + 100 * MS); // the guard window of the first fetch is over
-    let start = Instant::now();
-    let handles: Vec<_> = (0..4u64)
-        .map(|t| {
-            let cache = cache.clone();
-            thread::spawn(move || {
-                let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ t;
-                let mut misses = 0;
-                for _ in 0..25_000 {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    if cache.with_key(&format!("{x:x}"), |_| ()) == Err(Error::UnknownKid) {
-                        misses += 1;
+    let (clock, cache) = on_clock(builder.unknown_kid_cooldown(cooldown));
+    // The guard window of the first fetch is over. Three windows follow, the
+    // clock moving one window between floods: one fetch per window.
+    for window in 1..=3u64 {
+        advance(&clock, &cache, cooldown);
+        let handles: Vec<_> = (0..4u64)
+            .map(|t| {
+                let cache = cache.clone();
+                thread::spawn(move || {
+                    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ t ^ (window << 32);
+                    let mut misses = 0;
+                    for _ in 0..25_000 {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        if cache.with_key(&format!("{x:x}"), |_| ()) == Err(Error::UnknownKid) {
+                            misses += 1;
+                        }
                     }
-                }
-                misses
+                    misses
+                })
             })
-        })
-        .collect();
-    let misses: u64 = handles.into_iter().map(|h| h.join().expect("thread")).sum();
-    let elapsed = start.elapsed();
-    assert_eq!(misses, 100_000);
-    // Let a fetch the last lookups may have asked for finish.
-    thread::sleep(100 * MS);
-    let windows = 1 + (elapsed.as_nanos() / cooldown.as_nanos()) as u64;
-    let status = cache.status();
-    assert!(status.refreshes.unknown_kid >= 1, "the first miss may ask");
-    assert!(
-        status.refreshes.unknown_kid <= windows,
-        "{} miss fetches in {elapsed:?}",
-        status.refreshes.unknown_kid
-    );
-    // The cause counter counts a fetch as it starts, a moment before the
-    // source sees it.
-    assert!(eventually(PATIENCE, || source.fetches()
-        == 1 + status.refreshes.unknown_kid));
-    assert_eq!(status.misses, 100_000);
-    assert!(status.suppressed_refreshes >= 100_000 - windows);
+            .collect();
+        let misses: u64 = handles.into_iter().map(|h| h.join().expect("thread")).sum();
+        assert_eq!(misses, 100_000);
+        // The fetch the first miss asked for.
+        assert!(eventually(PATIENCE, || source.fetches() == 1 + window));
+        settle(&cache);
+        let status = cache.status();
+        assert_eq!(status.refreshes.unknown_kid, window, "one per window");
+        assert_eq!(status.misses, 100_000 * window);
+        assert_eq!(status.suppressed_refreshes, (100_000 - 1) * window);
+    }
+    assert_eq!(source.fetches(), 4);
 }
 
 #[test]
@@ -108,53 +117,54 @@ fn a_rotation_is_served_after_one_fetch() {
 
 #[test]
 fn outage_serves_stale_then_fails_closed_then_recovers() {
+    // Lifetime 60 s, background refresh at 30 s, stale for 90 s more,
+    // retries 10 s doubling to 40 s; all on a manual clock.
     let k = es("k");
     let (source, builder) = source_and_builder(&[&k]);
-    let cache = ready(
+    let (clock, cache) = on_clock(
         builder
-            .interval(200 * MS)
+            .interval(60 * SECOND)
             .background_threshold(0.5)
             .min_refresh_interval(Duration::ZERO)
-            .stale_while_error(300 * MS)
-            .backoff_base(10 * MS)
-            .backoff_max(40 * MS),
+            .stale_while_error(90 * SECOND)
+            .backoff_base(10 * SECOND)
+            .backoff_max(40 * SECOND),
     );
-    // The bound counts from the fetch itself, which may be a while before
-    // `ready` returns on a loaded machine.
     let loaded = cache.status().fetched_at.expect("loaded");
     source.fail();
-    // Past the lifetime: refreshes fail, the old set is served.
-    thread::sleep(250 * MS);
+    // The background refresh (30 s) and its first retry (40 s) fail; past
+    // the lifetime (60 s) the old set is served.
+    advance(&clock, &cache, 30 * SECOND);
+    advance(&clock, &cache, 10 * SECOND);
+    advance(&clock, &cache, 21 * SECOND);
     assert!(cache.get("k").is_ok(), "stale-while-error");
     let status = cache.status();
-    assert!(status.consecutive_failures >= 2, "{status:?}");
+    assert_eq!(status.consecutive_failures, 3, "{status:?}");
+    assert_eq!(source.fetches(), 4);
     assert!(matches!(status.last_error, Some(Error::Fetch(_))));
-    // Past lifetime + stale_while_error: fail closed.
-    assert!(eventually(PATIENCE, || matches!(
-        cache.get("k"),
-        Err(Error::Expired { .. })
-    )));
-    assert!(loaded.elapsed() >= 500 * MS, "not before the bound");
+    assert_eq!(status.expires_at, Some(loaded + 150 * SECOND));
+    // One tick before lifetime + stale_while_error: still served. At it:
+    // fail closed, whatever the refresher is doing.
+    clock.advance(loaded + 150 * SECOND - cache.status().taken_at - MS);
+    assert!(cache.get("k").is_ok(), "not before the bound");
+    clock.advance(MS);
     let Err(Error::Expired { last_error, .. }) = cache.with_key("k", |_| ()) else {
         panic!("expected fail-closed");
     };
     assert!(
         matches!(last_error.as_deref(), Some(Error::Fetch(e)) if e.kind() == FetchErrorKind::Connect)
     );
-    // The first good fetch recovers, with no help.
+    settle(&cache);
+    assert!(matches!(cache.get("k"), Err(Error::Expired { .. })));
+    // The first good fetch recovers, with no help: the next retry is at
+    // most backoff_max away.
     source.heal();
-    assert!(eventually(PATIENCE, || cache.get("k").is_ok()));
-    // The status board is updated a moment after the set is published.
-    assert!(eventually(PATIENCE, || cache.status().consecutive_failures == 0));
+    advance(&clock, &cache, 40 * SECOND);
+    assert!(cache.get("k").is_ok());
     let status = cache.status();
+    assert_eq!(status.consecutive_failures, 0);
     assert_eq!(status.last_error, None);
-    // The recovery published generation 2; the next background cycle
-    // (every 100 ms) may already have published another.
-    assert!(status.generation >= 2, "{status:?}");
-}
-
-fn gaps(times: &[Instant]) -> Vec<Duration> {
-    times.windows(2).map(|w| w[1] - w[0]).collect()
+    assert_eq!(status.generation, 2, "{status:?}");
 }
 
 #[test]
@@ -162,13 +172,14 @@ fn backoff_grows_across_failures_and_resets_on_success() {
     let k = es("k");
     let (source, builder) = source_and_builder(&[&k]);
     source.fail();
+    let clock = Arc::new(ManualClock::new());
     let cache = builder
+        .clock(Arc::clone(&clock))
         .backoff_base(20 * MS)
         .backoff_max(160 * MS)
         .build()
         .expect("valid");
-    // Transient failures are retried within the wait; when it runs out the
-    // latest failure is the answer.
+    // When the wait runs out the latest failure is the answer.
     let first = first_failure(&cache);
     assert!(
         matches!(
@@ -179,22 +190,21 @@ fn backoff_grows_across_failures_and_resets_on_success() {
         ),
         "{first:?}"
     );
-    assert!(eventually(PATIENCE, || source.fetches() >= 6));
-    let g = gaps(&source.fetch_times()[..6]);
-    // 20, 40, 80, 160, 160 ms (jitter off), give or take scheduling.
-    for (gap, want) in g.iter().zip([20u64, 40, 80, 160, 160]) {
-        assert!(*gap >= Duration::from_millis(want) - 2 * MS, "{g:?}");
-        assert!(*gap < Duration::from_millis(want) + 100 * MS, "{g:?}");
+    settle(&cache);
+    assert_eq!(source.fetches(), 1);
+    // 20, 40, 80, 160, 160 ms of clock time (jitter off); never sooner.
+    for (n, want) in [20u64, 40, 80, 160, 160].into_iter().enumerate() {
+        let want = Duration::from_millis(want);
+        assert_eq!(next_fetch_in(&cache), Some(want), "retry {n}");
+        advance(&clock, &cache, want - MS);
+        assert_eq!(source.fetches(), n as u64 + 1, "not before its time");
+        advance(&clock, &cache, MS);
+        assert_eq!(source.fetches(), n as u64 + 2, "retry {n} at its time");
     }
-    assert!(g[3] > g[0] * 4, "{g:?}");
     source.heal();
-    assert!(
-        eventually(PATIENCE, || cache.get("k").is_ok()),
-        "recovers by itself"
-    );
-    // The recovery may still be finishing its round (the set is published
-    // before waiters are released); a refresh_now joins it or runs after it,
-    // so once it returns no fetch is in flight to absorb the next demand.
+    assert_eq!(next_fetch_in(&cache), Some(160 * MS));
+    advance(&clock, &cache, 160 * MS);
+    assert!(cache.get("k").is_ok(), "recovers by itself");
     assert_eq!(cache.refresh_now(), Ok(()));
     // Fail again: the first retry is back at the base delay.
     let before = source.fetches();
@@ -205,17 +215,17 @@ fn backoff_grows_across_failures_and_resets_on_success() {
             .map_err(|e| matches!(e, Error::Fetch(_))),
         Err(true)
     );
-    assert!(eventually(PATIENCE, || source.fetches() >= before + 2));
-    let times = source.fetch_times();
-    let retry = times[before as usize + 1] - times[before as usize];
-    assert!(retry >= 18 * MS && retry < 120 * MS, "{retry:?}");
+    settle(&cache);
+    assert_eq!(next_fetch_in(&cache), Some(20 * MS));
+    advance(&clock, &cache, 20 * MS);
+    assert_eq!(source.fetches(), before + 2);
 }
 
 #[test]
 fn usage_threshold_triggers_a_refresh_and_floods_are_rate_limited() {
     let k = es("k");
     let (source, builder) = source_and_builder(&[&k]);
-    let cache = ready(
+    let (clock, cache) = on_clock(
         builder
             .strategy(RefreshStrategy::Usage)
             .usage_threshold(100)
@@ -224,58 +234,70 @@ fn usage_threshold_triggers_a_refresh_and_floods_are_rate_limited() {
     for _ in 0..60 {
         cache.with_key("k", |_| ()).expect("hit");
     }
-    thread::sleep(30 * MS);
+    // Below θ·U = 80 no demand is rung: a round after the hits (woken by a
+    // clock tick) finds none and fetches nothing.
+    advance(&clock, &cache, MS);
     assert_eq!(source.fetches(), 1, "below θ·U = 80");
+    assert_eq!(cache.status().suppressed_refreshes, 0);
     for _ in 0..40 {
         cache.with_key("k", |_| ()).expect("hit");
     }
     assert!(eventually(PATIENCE, || cache.status().refreshes.usage == 1));
 
-    // A flood: 200 000 lookups with U = 100 inside one min_refresh_interval.
+    // A flood: 200 000 lookups with U = 100 inside one min_refresh_interval
+    // (5 s of a manual clock that stands still meanwhile).
     let (source, builder) = source_and_builder(&[&k]);
-    let cache = ready(
+    let (clock, cache) = on_clock(
         builder
             .strategy(RefreshStrategy::Usage)
             .usage_threshold(100)
             .min_refresh_interval(Duration::from_secs(5)),
     );
-    let start = Instant::now();
     for _ in 0..200_000 {
         cache.with_key("k", |_| ()).expect("hit");
     }
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "flood took too long to mean anything"
-    );
-    thread::sleep(30 * MS);
+    // The refresher took the usage demand and held it back.
+    assert!(eventually(PATIENCE, || cache.status().suppressed_refreshes >= 1));
+    settle(&cache);
     assert_eq!(
         source.fetches(),
         1,
         "the usage trigger waits for min_refresh_interval"
     );
-    assert!(cache.status().suppressed_refreshes >= 1);
+    assert_eq!(cache.status().refreshes.usage, 0);
+    // Once the interval has passed, the held-back trigger is served: one
+    // fetch for the whole flood.
+    clock.advance(Duration::from_secs(5));
+    assert!(eventually(PATIENCE, || source.fetches() == 2));
+    settle(&cache);
+    assert_eq!(cache.status().refreshes.usage, 1);
+    assert_eq!(source.fetches(), 2);
 }
 
 #[test]
 fn background_refresh_fires_three_cycles_in_a_row() {
     let k = es("k");
     let (source, builder) = source_and_builder(&[&k]);
-    let cache = ready(
+    let (clock, cache) = on_clock(
         builder
-            .interval(100 * MS)
+            .interval(60 * SECOND)
             .background_threshold(0.5)
             .min_refresh_interval(Duration::ZERO),
     );
-    // Wait on publications, not on the cause counters: those count a fetch
-    // when it starts, a moment before the source sees it.
-    assert!(eventually(PATIENCE, || cache.status().generation >= 4));
-    assert!(cache.status().refreshes.scheduled >= 3);
-    let g = gaps(&source.fetch_times()[..4]);
-    for gap in &g {
-        assert!(
-            *gap >= 48 * MS && *gap < 100 * MS,
-            "every 0.5 × 100 ms: {g:?}"
-        );
+    let mut fetched_at = cache.status().fetched_at.expect("loaded");
+    for cycle in 1..=3u64 {
+        // Every 0.5 × 60 s, re-armed after each refresh; not a moment sooner.
+        assert_eq!(next_fetch_in(&cache), Some(30 * SECOND));
+        advance(&clock, &cache, 30 * SECOND - MS);
+        assert_eq!(source.fetches(), cycle, "not before 30 s");
+        advance(&clock, &cache, MS);
+        assert_eq!(source.fetches(), cycle + 1, "cycle {cycle}");
+        let status = cache.status();
+        assert_eq!(status.refreshes.scheduled, cycle);
+        assert_eq!(status.generation, cycle + 1);
+        let at = status.fetched_at.expect("fetched");
+        assert_eq!(at - fetched_at, 30 * SECOND);
+        fetched_at = at;
     }
     assert!(cache.get("k").is_ok());
 }
@@ -284,16 +306,22 @@ fn background_refresh_fires_three_cycles_in_a_row() {
 fn background_off_one_fetch_for_all_lookups_of_a_due_set_and_none_without_traffic() {
     let old = es("k");
     let (source, builder) = source_and_builder(&[&old]);
-    let cache = ready(
+    let (clock, cache) = on_clock(
         builder
             .background_refresh(false)
             .strategy(RefreshStrategy::Time)
-            .interval(100 * MS)
-            .min_refresh_interval(Duration::ZERO),
+            .interval(60 * SECOND),
     );
-    thread::sleep(300 * MS);
+    // min_refresh_interval stays at its default (30 s): a reader that
+    // loaded the due set just before the new one was published rings "due"
+    // after the fetch started, and with no interval that late demand would
+    // start a second fetch of a set that is no longer due.
+    // Three lifetimes pass without lookups.
+    for _ in 0..3 {
+        advance(&clock, &cache, 60 * SECOND);
+    }
     assert_eq!(source.fetches(), 1, "lazy: no lookups, no fetch");
-    source.set_delay(50 * MS);
+    source.set_delay(50 * MS); // so that the 16 lookups likely overlap the fetch
     let generations = together(16, &cache, |cache| {
         cache.get("k").map(|_| cache.snapshot().generation())
     });

@@ -37,18 +37,31 @@ impl Fetch for Scripted {
     }
 }
 
-fn scripted(script: Vec<Option<FetchError>>) -> (Arc<AtomicU64>, jwks_sync::Builder) {
+/// A scripted source on a manual clock: retries 50 ms of clock time apart,
+/// doubling to 100 ms; nothing retries until the test moves the clock.
+fn scripted(
+    script: Vec<Option<FetchError>>,
+) -> (Arc<AtomicU64>, Arc<ManualClock>, jwks_sync::Builder) {
     let calls = Arc::new(AtomicU64::new(0));
     let source = Scripted {
         document: jwks_json(&[&es("k")]),
         script,
         calls: Arc::clone(&calls),
     };
+    let clock = Arc::new(ManualClock::new());
     let builder = JwksCache::from_fetcher(source)
+        .clock(Arc::clone(&clock))
         .jitter(false)
         .backoff_base(50 * MS)
         .backoff_max(100 * MS);
-    (calls, builder)
+    (calls, clock, builder)
+}
+
+/// Waits until the source was called `n` times and the refresher is idle.
+fn called(calls: &AtomicU64, cache: &JwksCache, n: u64) {
+    assert!(eventually(PATIENCE, || calls.load(Ordering::SeqCst) == n));
+    settle(cache);
+    assert_eq!(calls.load(Ordering::SeqCst), n);
 }
 
 fn status(code: u16) -> Option<FetchError> {
@@ -57,31 +70,56 @@ fn status(code: u16) -> Option<FetchError> {
 
 #[test]
 fn wait_ready_rides_over_a_transient_failure_at_start_up() {
-    let (calls, builder) = scripted(vec![status(503), None]);
+    let (calls, clock, builder) = scripted(vec![status(503), None]);
     let cache = builder.build().expect("valid");
-    assert_eq!(cache.wait_ready(PATIENCE), Ok(()), "the retry succeeded");
+    let waiter = {
+        let cache = cache.clone();
+        thread::spawn(move || cache.wait_ready(PATIENCE))
+    };
+    // The first fetch failed; the retry waits for its backoff.
+    called(&calls, &cache, 1);
+    assert!(!waiter.is_finished(), "still waiting over the failure");
+    clock.advance(50 * MS);
+    assert_eq!(
+        waiter.join().expect("waiter"),
+        Ok(()),
+        "the retry succeeded"
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert!(cache.get("k").is_ok());
 
-    // Same for a first lookup that waits.
-    let (_, builder) = scripted(vec![status(503), status(429), None]);
+    // Same for a first lookup that waits, over two failures.
+    let (calls, clock, builder) = scripted(vec![status(503), status(429), None]);
     let cache = builder.build().expect("valid");
-    assert!(cache.get_or_wait("k", PATIENCE).is_ok());
+    let waiter = {
+        let cache = cache.clone();
+        thread::spawn(move || cache.get_or_wait("k", PATIENCE).map(|_| ()))
+    };
+    called(&calls, &cache, 1);
+    advance(&clock, &cache, 50 * MS);
+    called(&calls, &cache, 2);
+    assert!(!waiter.is_finished(), "still waiting over two failures");
+    clock.advance(100 * MS);
+    assert_eq!(waiter.join().expect("waiter"), Ok(()));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
 
 #[test]
 fn wait_ready_returns_the_last_error_on_timeout_and_early_on_a_permanent_one() {
-    let (calls, builder) = scripted(vec![status(503)]);
+    let (calls, clock, builder) = scripted(vec![status(503)]);
     let cache = builder.build().expect("valid");
+    called(&calls, &cache, 1);
+    advance(&clock, &cache, 50 * MS);
+    called(&calls, &cache, 2);
     let result = first_failure(&cache);
     assert_eq!(
         fetch_error(result.expect_err("never ready")).kind(),
         FetchErrorKind::Status(503)
     );
-    assert!(calls.load(Ordering::SeqCst) >= 2, "retried within the wait");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "no retry before its time");
 
     // A 404 will not heal in a backoff step: no point waiting ten seconds.
-    let (calls, builder) = scripted(vec![status(404)]);
+    let (calls, _clock, builder) = scripted(vec![status(404)]);
     let cache = builder.backoff_max(60 * SECOND).build().expect("valid");
     let start = Instant::now();
     let result = cache.wait_ready(PATIENCE);
@@ -122,9 +160,15 @@ fn get_or_wait_inside_the_cooldown_waits_for_the_next_permitted_fetch() {
                 .map(|k| k.kid().map(str::to_owned))
         })
     };
-    // The waiter is parked until the cooldown ends; nothing is fetched yet.
-    thread::sleep(50 * MS);
+    // The waiter's miss happened inside the cooldown (the clock has not
+    // moved): it waits for the cooldown's end, and nothing is fetched yet.
+    assert!(eventually(PATIENCE, || cache.status().misses == 1));
+    settle(&cache);
     assert_eq!(source.fetches(), 1, "no fetch inside the cooldown");
+    assert!(
+        !waiter.is_finished(),
+        "waiting for the next permitted fetch"
+    );
     clock.advance(5 * SECOND);
     assert_eq!(
         waiter.join().expect("waiter"),
@@ -211,7 +255,14 @@ fn verify_or_wait_inside_the_cooldown_waits_for_the_next_permitted_fetch() {
                 .map(|_| ())
         })
     };
-    thread::sleep(50 * MS);
+    // The waiter's lookup missed inside the cooldown: it waits.
+    assert!(eventually(PATIENCE, || cache.status().misses == 1));
+    settle(&cache);
+    assert_eq!(source.fetches(), 1, "no fetch inside the cooldown");
+    assert!(
+        !waiter.is_finished(),
+        "waiting for the next permitted fetch"
+    );
     clock.advance(SECOND);
     assert_eq!(waiter.join().expect("waiter"), Ok(()));
     assert_eq!(source.fetches(), 2);
@@ -373,7 +424,11 @@ fn refresh_now_never_returns_the_outcome_of_a_fetch_already_in_flight() {
         let cache = cache.clone();
         thread::spawn(move || cache.refresh_now())
     };
-    thread::sleep(50 * MS); // let the second call register during the fetch
+    // Give the second call a moment to register during the fetch. Not a
+    // timing assumption: registered late, it gets its own later fetch all
+    // the same, and every assertion below holds; the pause only makes the
+    // overlap this test is about the likely order.
+    thread::sleep(50 * MS);
     release_tx.send(()).expect("held fetch waiting");
     assert!(matches!(first.join().expect("first"), Err(Error::Fetch(_))));
     assert_eq!(

@@ -58,6 +58,8 @@ pub(crate) struct Entry<'de> {
     pub(crate) e: Option<Member<'de>>,
     pub(crate) x: Option<Member<'de>>,
     pub(crate) y: Option<Member<'de>>,
+    /// The `issuer` member (Entra publishes one per key).
+    pub(crate) issuer: Option<Member<'de>>,
     pub(crate) key_ops: Option<KeyOps>,
     /// A private-key member (`d`, `p`, `q`, `dp`, `dq`, `qi`, `k`) is
     /// present, whatever its type.
@@ -73,6 +75,7 @@ impl<'de> Entry<'de> {
         Some(match name {
             "kty" => &mut self.kty,
             "kid" => &mut self.kid,
+            "issuer" => &mut self.issuer,
             "use" => &mut self.usage,
             "alg" => &mut self.alg,
             "crv" => &mut self.crv,

@@ -255,3 +255,19 @@ fn algorithm_set_never_holds_hmac() {
     assert!(!AlgorithmSet::asymmetric().contains(Algorithm::HS512));
     assert_eq!(AlgorithmSet::asymmetric().iter().count(), 9);
 }
+
+#[test]
+fn issuer_member_is_kept_and_a_non_string_one_skips_the_entry() {
+    let entra = "https://login.microsoftonline.com/{tenantid}/v2.0";
+    let key =
+        parse_entry(&with(jwk(KeyAlg::Rs256), "issuer", json!(entra)), LIMITS).expect("usable");
+    assert_eq!(key.issuer(), Some(entra));
+    let plain = parse_entry(&jwk(KeyAlg::Es256), LIMITS).expect("usable");
+    assert_eq!(plain.issuer(), None);
+    for bad in [json!(7), json!(["https://a.example"]), json!(null)] {
+        assert_eq!(
+            skip(&with(jwk(KeyAlg::Es256), "issuer", bad)),
+            SkipReason::Malformed("issuer")
+        );
+    }
+}

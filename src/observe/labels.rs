@@ -80,7 +80,7 @@ pub(crate) fn skip(reason: &SkipReason) -> &'static str {
 }
 
 /// `rule` of `jwks_tokens_rejected_total`, indexed by [`rule`].
-pub(crate) const RULES: [&str; 19] = [
+pub(crate) const RULES: [&str; 22] = [
     "not_bearer",
     "too_large",
     "malformed",
@@ -100,6 +100,9 @@ pub(crate) const RULES: [&str; 19] = [
     "key_set",
     "issued_in_future",
     "too_old",
+    "unknown_issuer",
+    "tenant_mismatch",
+    "key_issuer_mismatch",
 ];
 
 /// The index in [`RULES`] of the rule `error` reports.
@@ -124,5 +127,8 @@ pub(crate) fn rule(error: &VerifyError) -> usize {
         VerifyError::KeySet(_) => 16,
         VerifyError::IssuedInFuture => 17,
         VerifyError::TooOld => 18,
+        VerifyError::UnknownIssuer => 19,
+        VerifyError::TenantMismatch => 20,
+        VerifyError::KeyIssuerMismatch => 21,
     }
 }

@@ -141,6 +141,19 @@ impl TestKey {
         })
     }
 
+    /// Publishes this key with an `issuer` member, as Microsoft Entra ID
+    /// does (for example
+    /// `https://login.microsoftonline.com/{tenantid}/v2.0`): the issuer
+    /// whose tokens the key may sign. Read back by
+    /// [`Key::issuer`](crate::Key::issuer).
+    #[must_use]
+    pub fn with_issuer(mut self, issuer: &str) -> Self {
+        if let Some(obj) = self.jwk.as_object_mut() {
+            obj.insert("issuer".into(), Value::String(issuer.to_owned()));
+        }
+        self
+    }
+
     /// The kid the key is published under.
     pub fn kid(&self) -> &str {
         &self.kid

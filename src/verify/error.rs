@@ -71,6 +71,20 @@ pub enum VerifyError {
     TooOld,
     /// `iss` is not one of [`VerifierBuilder::issuer`](crate::VerifierBuilder::issuer).
     WrongIssuer,
+    /// `iss` names no issuer of the [`IssuerVerifier`](crate::IssuerVerifier): neither one added
+    /// with [`IssuerVerifierBuilder::issuer`](crate::IssuerVerifierBuilder::issuer) nor one that
+    /// fits an [`issuer_template`](crate::IssuerVerifierBuilder::issuer_template). Rejected before
+    /// any key lookup: no key set is read and no fetch is asked for.
+    UnknownIssuer,
+    /// `iss` fits an [`issuer_template`](crate::IssuerVerifierBuilder::issuer_template) only with
+    /// a tenant other than the token's `tid` claim, or `tid` is not a tenant id (1 to 253 ASCII
+    /// letters, digits, `-` and `.`: a GUID or a domain name). Rejected before any key lookup.
+    TenantMismatch,
+    /// The key that verified the signature carries an `issuer` member ([`Key::issuer`](crate::Key::issuer),
+    /// as Entra publishes) and the token's `iss` is not that issuer with `{tenantid}` replaced by
+    /// the token's `tid`: the key may not sign for the issuer the token claims
+    /// ([`IssuerVerifier`](crate::IssuerVerifier)'s key-issuer binding).
+    KeyIssuerMismatch,
     /// `aud` names none of [`VerifierBuilder::audience`](crate::VerifierBuilder::audience) (or the
     /// token has an `aud` and no audience is configured).
     WrongAudience,
@@ -166,6 +180,13 @@ impl fmt::Display for VerifyError {
             VerifyError::TooOld => f.write_str("token is older than the maximum token age (iat)"),
             VerifyError::WrongIssuer => f.write_str("issuer (iss) is not accepted"),
             VerifyError::WrongAudience => f.write_str("audience (aud) is not accepted"),
+            VerifyError::UnknownIssuer => f.write_str("issuer (iss) is not a configured issuer"),
+            VerifyError::TenantMismatch => {
+                f.write_str("issuer (iss) does not fit its issuer template with the token's tid")
+            }
+            VerifyError::KeyIssuerMismatch => {
+                f.write_str("the key that verified the token is bound to another issuer (iss)")
+            }
             VerifyError::MissingClaim(name) => write!(f, "required claim {name:?} is missing"),
             VerifyError::BadClaimType(name) => write!(f, "claim {name:?} has the wrong type"),
             VerifyError::ClaimsType {

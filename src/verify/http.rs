@@ -193,6 +193,9 @@ impl VerifyError {
     /// | [`VerifyError::TooOld`] | `ERR_JWT_TOO_OLD` | 401 | `invalid_token` |
     /// | [`VerifyError::WrongIssuer`] | `ERR_JWT_ISSUER_NOT_ACCEPTED` | 401 | `invalid_token` |
     /// | [`VerifyError::WrongAudience`] | `ERR_JWT_AUDIENCE_NOT_ACCEPTED` | 401 | `invalid_token` |
+    /// | [`VerifyError::UnknownIssuer`] | `ERR_JWT_ISSUER_UNKNOWN` | 401 | `invalid_token` |
+    /// | [`VerifyError::TenantMismatch`] | `ERR_JWT_TENANT_MISMATCH` | 401 | `invalid_token` |
+    /// | [`VerifyError::KeyIssuerMismatch`] | `ERR_JWK_ISSUER_MISMATCH` | 401 | `invalid_token` |
     /// | [`VerifyError::MissingClaim`] | `ERR_JWT_CLAIM_MISSING` | 401 | `invalid_token` |
     /// | [`VerifyError::BadClaimType`] | `ERR_JWT_CLAIM_TYPE` | 401 | `invalid_token` |
     /// | [`VerifyError::ClaimsType`] | `ERR_JWT_CLAIMS_DO_NOT_FIT` | 401 | `invalid_token` |
@@ -226,6 +229,9 @@ impl VerifyError {
             VerifyError::TooOld => "ERR_JWT_TOO_OLD",
             VerifyError::WrongIssuer => "ERR_JWT_ISSUER_NOT_ACCEPTED",
             VerifyError::WrongAudience => "ERR_JWT_AUDIENCE_NOT_ACCEPTED",
+            VerifyError::UnknownIssuer => "ERR_JWT_ISSUER_UNKNOWN",
+            VerifyError::TenantMismatch => "ERR_JWT_TENANT_MISMATCH",
+            VerifyError::KeyIssuerMismatch => "ERR_JWK_ISSUER_MISMATCH",
             VerifyError::MissingClaim(_) => "ERR_JWT_CLAIM_MISSING",
             VerifyError::BadClaimType(_) => "ERR_JWT_CLAIM_TYPE",
             VerifyError::ClaimsType { .. } => "ERR_JWT_CLAIMS_DO_NOT_FIT",

@@ -5,7 +5,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use jwks_sync::testing::{jwks_json, KeyAlg, MemorySource, TestKey};
-use jwks_sync::{Builder, Error, FetchError, JwksCache};
+use jwks_sync::{Builder, Error, FetchError, JwksCache, ManualClock, RefresherState};
 
 /// A generous bound for waits that should finish in milliseconds.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -94,4 +94,32 @@ pub fn first_failure(cache: &JwksCache) -> Result<(), Error> {
             return result;
         }
     }
+}
+
+/// Waits (bounded polling, never a timed sleep of the schedule) until the
+/// refresher of `cache`, on a manual clock, has caught up with that clock:
+/// its latest round planned with the clock's current time
+/// (`Status::planned_at`), no fetch is in flight, and nothing the schedule
+/// planned is at or before now. Every `ManualClock::advance` wakes the
+/// refresher; after `settle` what that jump made due has been fetched and
+/// published (or has failed), and the set's due and stale marks are set.
+pub fn settle(cache: &JwksCache) {
+    let caught_up = || {
+        let s = cache.status();
+        s.state == RefresherState::Stopped
+            || (s.state != RefresherState::Fetching
+                && s.planned_at.is_some_and(|at| at >= s.taken_at)
+                && s.next_refresh.is_none_or(|at| at > s.taken_at))
+    };
+    assert!(
+        eventually(PATIENCE, caught_up),
+        "the refresher did not catch up with its clock: {:?}",
+        cache.status()
+    );
+}
+
+/// Moves `clock` forward by `by`, then [`settle`]s `cache`.
+pub fn advance(clock: &ManualClock, cache: &JwksCache, by: Duration) {
+    clock.advance(by);
+    settle(cache);
 }

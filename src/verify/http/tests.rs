@@ -23,6 +23,9 @@ fn every_verify_error() -> Vec<VerifyError> {
         VerifyError::NotYetValid,
         VerifyError::WrongIssuer,
         VerifyError::WrongAudience,
+        VerifyError::UnknownIssuer,
+        VerifyError::TenantMismatch,
+        VerifyError::KeyIssuerMismatch,
         VerifyError::MissingClaim("a\"b\\c".into()),
         VerifyError::BadClaimType("exp"),
         VerifyError::ClaimsType {
