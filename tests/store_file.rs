@@ -3,12 +3,13 @@
 
 mod fleet_support;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fleet_support::node::{node_main, Node};
 use fleet_support::{TempDir, PATIENCE};
 use jwks_sync::testing::{jwks_json, KeyAlg, TestIdp, TestKey, JWKS_PATH};
-use jwks_sync::{Fleet, JwksCache, RejectReason};
+use jwks_sync::{Fleet, JwksCache, ManualClock, RejectReason};
 
 /// The node side of this binary (returns at once in a normal run).
 #[test]
@@ -182,16 +183,19 @@ fn a_kid_missing_from_an_older_shared_snapshot_is_not_locked_out() {
     let dir = TempDir::new("negative");
     let idp = idp();
     let fleet = Fleet::directory(&dir.0).guard(Duration::from_secs(30));
-    let build = || {
-        let cache = builder(&idp.jwks_url(), idp.ca_pem(), &fleet)
-            .unknown_kid_cooldown(Duration::from_millis(300))
-            .build()
-            .expect("settings");
-        cache.wait_ready(PATIENCE).expect("ready");
-        cache
-    };
-    let a = build();
-    let b = build();
+    // A's cooldown runs on a manual clock: it passes when the test says.
+    let clock = Arc::new(ManualClock::new());
+    let a = builder(&idp.jwks_url(), idp.ca_pem(), &fleet)
+        .clock(Arc::clone(&clock))
+        .unknown_kid_cooldown(Duration::from_secs(30))
+        .build()
+        .expect("settings");
+    a.wait_ready(PATIENCE).expect("ready");
+    let b = builder(&idp.jwks_url(), idp.ca_pem(), &fleet)
+        .build()
+        .expect("settings");
+    b.wait_ready(PATIENCE).expect("ready");
+    clock.advance(Duration::from_secs(30)); // past A's first cooldown
     b.refresh_now().expect("B fetches");
     let fetches = idp.requests(JWKS_PATH);
     let k1 = TestKey::generate(KeyAlg::Es256, "k1").expect("key");
@@ -203,9 +207,15 @@ fn a_kid_missing_from_an_older_shared_snapshot_is_not_locked_out() {
         "B's snapshot has no k2"
     );
     assert_eq!(idp.requests(JWKS_PATH), fetches, "served from B's snapshot");
-    let found = fleet_support::eventually(PATIENCE, || {
-        a.get_or_wait("k2", Duration::from_secs(2)).is_ok()
-    });
-    assert!(found, "k2 locked out of A by an older snapshot");
+    // Inside A's cooldown: no fetch, whatever the negative cache says.
+    assert!(a.get("k2").is_err());
+    assert_eq!(idp.requests(JWKS_PATH), fetches);
+    // Once A's cooldown has passed, the next miss fetches and finds k2: it
+    // was not negatively cached by the older snapshot.
+    clock.advance(Duration::from_secs(30));
+    assert!(
+        a.get_or_wait("k2", PATIENCE).is_ok(),
+        "k2 locked out of A by an older snapshot"
+    );
     assert_eq!(idp.requests(JWKS_PATH), fetches + 1);
 }

@@ -162,9 +162,11 @@ fn plain_issuers_each_verify_with_their_own_keys_and_rules() {
         .verify_or_wait::<Value>(&token_b, PATIENCE)
         .expect("B's token");
     assert_eq!(verified.claims["sub"], "bob");
-    // Each lookup went to its own issuer's cache.
+    // Each lookup went to its own issuer's cache, and counted there.
     assert_eq!(w.a.status().hits, 1);
     assert_eq!(w.b.status().hits, 1);
+    assert_eq!(w.a.status().tokens_verified, 1);
+    assert_eq!(w.b.status().tokens_verified, 1);
     assert_eq!(w.entra.status().lookups, 0);
     // Per-issuer rules: A's audience is not B's.
     let wrong_aud = sign(
@@ -359,6 +361,14 @@ fn an_entra_key_bound_to_tenant_x_never_verifies_a_tenant_y_token() {
     assert_eq!(err.code(), "ERR_JWK_ISSUER_MISMATCH");
     assert_eq!(err.http_status(), 401);
     assert_eq!(w.a.status().lookups + w.b.status().lookups, 0);
+    // Counted on the routed issuer's source, by rule.
+    let status = w.entra.status();
+    assert!(
+        status.rejections.contains(&("key_issuer_mismatch", 3)),
+        "{:?}",
+        status.rejections
+    );
+    assert_eq!(status.tokens_verified, 0);
 }
 
 #[test]

@@ -63,6 +63,11 @@ const MAX_TENANT: usize = 253;
 ///    Entra publishes for tenant X from vouching for a token claiming tenant
 ///    Y, although both come from the same key set.
 ///
+/// Outcomes are counted in the routed issuer's
+/// [`Status`](crate::Status) (`tokens_verified`, `rejections`) like its own
+/// [`Verifier`]'s; a token rejected before routing involves no source and
+/// is counted nowhere.
+///
 /// # Example
 ///
 /// ```
