@@ -137,7 +137,7 @@ impl Builder {
         self
     }
 
-    /// Discovery ([`JwksCache::from_issuer`]): accepts a `jwks_uri` on
+    /// Discovery ([`JwksCache::from_issuer`](crate::JwksCache::from_issuer)): accepts a `jwks_uri` on
     /// another origin than the issuer (still https, still checked on every
     /// redirect); its host joins the redirect allow-list.
     ///
