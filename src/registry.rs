@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 use crate::builder::Builder;
 use crate::cache::JwksCache;
@@ -320,7 +320,10 @@ impl RegistryBuilder {
     /// and [`Registry::register`] accepts no other.
     ///
     /// Defaults to none (each source starts from the [`Builder`] defaults).
-    pub fn defaults(mut self, defaults: impl Fn(Builder) -> Builder + Send + Sync + 'static) -> Self {
+    pub fn defaults(
+        mut self,
+        defaults: impl Fn(Builder) -> Builder + Send + Sync + 'static,
+    ) -> Self {
         self.guards.defaults = Some(Box::new(defaults));
         self
     }
@@ -357,7 +360,9 @@ impl RegistryBuilder {
                 _crew: crew,
                 post,
                 threads,
-                shards: (0..SHARDS).map(|_| Swap::new(Arc::new(HashMap::new()))).collect(),
+                shards: (0..SHARDS)
+                    .map(|_| Swap::new(Arc::new(HashMap::new())))
+                    .collect(),
                 writers: Mutex::new(0),
                 next_id: AtomicU64::new(0),
                 // Relaxed: only hands out distinct numbers.
@@ -445,11 +450,11 @@ fn host_matches(entry: &str, host: &str) -> bool {
 fn shard_of(name: &str) -> usize {
     // A fixed hasher: shard choice only spreads writes; each shard's map
     // has its own random keys.
-    let mut h = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-        .build_hasher();
-    name.hash(&mut h);
+    let hash =
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(name);
     // Truncation intended: only the low bits pick the shard.
-    (h.finish() as usize) % SHARDS
+    (hash as usize) % SHARDS
 }
 
 /// The registry's clock, shared by its sources.

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `Park(at)` | pushes `(at, id, epoch)` on the heap (nothing with no `at`: a manual clock rings) |
 //! | `Fetch` | hands the fetcher and its request to the pool and goes on; with no pool, runs it inline |
-//! | `Again` | runs another round for it at once |
+//! | `Again` | rings it: another round, after the messages already waiting |
 //! | `Stop` | drops it from the table; its set fails closed |
 //!
 //! The heap uses lazy deletion: rescheduling bumps the source's epoch and
@@ -76,7 +76,9 @@ impl Crew {
             for i in 0..pool {
                 let queue = queue.clone();
                 let post = post.clone();
-                match spawn(format!("{name}-fetch-{i}"), move || fetch_worker(&queue, &post)) {
+                match spawn(format!("{name}-fetch-{i}"), move || {
+                    fetch_worker(&queue, &post)
+                }) {
                     Ok(handle) => workers.push(handle),
                     Err(e) => {
                         drop(jobs);
@@ -249,7 +251,15 @@ impl Scheduler {
         loop {
             match next {
                 None => return,
-                Some(Next::Again) => next = self.guarded(id, Source::round),
+                Some(Next::Again) => {
+                    // Back in line behind the others (and behind a
+                    // shutdown): a source that keeps wanting rounds (a
+                    // moving clock, back-to-back fetches) starves no one.
+                    if let Some(slot) = self.slots.get(&id) {
+                        slot.source.shared().bell.ring();
+                    }
+                    return;
+                }
                 Some(Next::Park(at)) => {
                     self.schedule(id, at);
                     if let Some(slot) = self.slots.get(&id) {
