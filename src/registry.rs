@@ -65,7 +65,7 @@ pub(crate) fn solo(settings: Settings) -> Result<JwksCache, Error> {
 ///   fetch in flight. Handles do not keep the registry alive.
 ///
 /// ```
-/// # use jwks_sync::{JwksCache, Registry};
+/// # use jwks_sync::Registry;
 /// # use jwks_sync::testing::{jwks_json, KeyAlg, MemorySource, TestKey};
 /// # use std::time::Duration;
 /// # let key = TestKey::generate(KeyAlg::Es256, "k1").unwrap();
@@ -352,7 +352,6 @@ impl RegistryBuilder {
     ///
     /// [`Error::Fetch`] with kind `Io` if a thread cannot start.
     pub fn build(self) -> Result<Registry, Error> {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let (crew, post) = Crew::start(&self.thread_name, self.fetch_threads)?;
         let threads = crew.threads();
         Ok(Registry {
@@ -365,8 +364,7 @@ impl RegistryBuilder {
                     .collect(),
                 writers: Mutex::new(0),
                 next_id: AtomicU64::new(0),
-                // Relaxed: only hands out distinct numbers.
-                id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                id: crate::sync::unique_id(),
                 guards: self.guards,
             }),
         })

@@ -162,6 +162,13 @@ mod imp {
         }
     }
 
+    /// A number no other call in this process returns.
+    pub(crate) fn unique_id() -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        // Relaxed: only hands out distinct numbers; nothing is published with it.
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Stripe numbers of threads that have exited, for reuse: so a process
     /// that starts and ends threads all day keeps its numbers small.
     static FREE_STRIPES: parking_lot::Mutex<Vec<usize>> = parking_lot::Mutex::new(Vec::new());
@@ -381,6 +388,11 @@ mod imp {
         pub(crate) fn has_current(&self) -> bool {
             false
         }
+    }
+
+    /// Models build no registries: any number will do.
+    pub(crate) fn unique_id() -> u64 {
+        1
     }
 
     /// In a model every thread uses the shared, unowned stripe: the models
