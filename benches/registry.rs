@@ -5,7 +5,9 @@
 //! - `kept_handle/{n}`: `with_key` on the handle `register` returned (what
 //!   a service that keeps its tenants' handles does per token);
 //! - `get_then_with_key/{n}`: `Registry::get(name)` then `with_key`, the
-//!   names taken in turn (what a service routing by name does per token).
+//!   names taken in turn (what a service routing by name does per token);
+//! - `with_source/{n}`: the same through `Registry::with_source`, which
+//!   clones no handle.
 //!
 //! `cargo bench --bench registry`
 
@@ -70,6 +72,17 @@ fn lookup(c: &mut Criterion) {
             b.iter(|| {
                 turn = (turn + 1) % names.len();
                 registry.get(black_box(names[turn])).map(|cache| {
+                    cache.with_key("k1", |k| {
+                        black_box(k);
+                    })
+                })
+            })
+        });
+        let mut turn = 0usize;
+        group.bench_with_input(BenchmarkId::new("with_source", n), &n, |b, _| {
+            b.iter(|| {
+                turn = (turn + 1) % names.len();
+                registry.with_source(black_box(names[turn]), |cache| {
                     cache.with_key("k1", |k| {
                         black_box(k);
                     })

@@ -46,7 +46,7 @@ pub struct JwksCache {
     shared: Arc<Shared>,
     /// A cache of its own: its scheduler (stopped and joined with the last
     /// handle). A registry's handle: which threads are the registry's.
-    _owner: Arc<dyn Keep>,
+    _owner: Arc<Box<dyn Keep>>,
 }
 
 impl JwksCache {
@@ -112,7 +112,7 @@ impl JwksCache {
         &self.shared
     }
 
-    pub(crate) fn from_parts(shared: Arc<Shared>, owner: Arc<dyn Keep>) -> Self {
+    pub(crate) fn from_parts(shared: Arc<Shared>, owner: Arc<Box<dyn Keep>>) -> Self {
         Self {
             _owner: owner,
             shared,

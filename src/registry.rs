@@ -19,7 +19,7 @@ use crate::scheduler::Crew;
 use crate::settings::Settings;
 use crate::shared::STOP;
 use crate::source::{Keep, Msg, Source};
-use crate::sync::{Arc, AtomicU64, Mutex, Ordering, Post, Swap, ThreadSet};
+use crate::sync::{Arc, AtomicU64, Mutex, Ordering, Post, Swap};
 
 /// Shards of the name table: a registration copies one of them.
 const SHARDS: usize = 64;
@@ -32,7 +32,7 @@ pub(crate) fn solo(settings: Settings) -> Result<JwksCache, Error> {
     let (crew, post) = Crew::start(&settings.thread_name, 0)?;
     let (source, shared) = Source::new(settings, 0, post.clone());
     let _ = post.send(Msg::Add(source));
-    let cache = JwksCache::from_parts(shared, Arc::new(crew) as Arc<dyn Keep>);
+    let cache = JwksCache::from_parts(shared, Arc::new(Box::new(crew) as Box<dyn Keep>));
     if warm {
         // A checked snapshot is waiting: the first round publishes it
         // without any I/O, so the cache is ready when build returns.
@@ -89,14 +89,20 @@ struct Inner {
     /// Dropped first: stops the scheduler and joins its threads.
     _crew: Crew,
     post: Post<Msg>,
-    threads: Arc<ThreadSet>,
-    shards: Vec<Swap<HashMap<String, JwksCache>>>,
+    /// What the handles hold: which threads are ours.
+    keeper: Arc<Box<dyn Keep>>,
+    shards: Vec<Swap<Table>>,
     /// Serialises register / unregister (readers never take it).
     writers: Mutex<usize>,
     next_id: AtomicU64,
     id: u64,
     guards: Guards,
 }
+
+/// One shard of the name table. FxHash: names are chosen by the operator
+/// at registration (lookups of other names cannot make a shard slow), and
+/// the hash is on the per-token path.
+type Table = HashMap<String, JwksCache, rustc_hash::FxBuildHasher>;
 
 /// Default settings for every registration.
 type Defaults = Box<dyn Fn(Builder) -> Builder + Send + Sync + 'static>;
@@ -105,7 +111,7 @@ struct Guards {
     require_https: bool,
     allow_hosts: Option<Vec<String>>,
     defaults: Option<Defaults>,
-    clock: Option<Arc<dyn Clock>>,
+    clock: Option<Arc<Box<dyn Clock>>>,
 }
 
 /// Configures a [`Registry`]. Setters take and return `self`.
@@ -194,24 +200,32 @@ impl Registry {
             None => source,
         };
         let shard = &inner.shards[shard_of(&name)];
+        let taken = || {
+            Err(Error::Config(format!(
+                "source {name:?} is already registered"
+            )))
+        };
+        if shard.load().contains_key(&name) {
+            return taken();
+        }
+        // Settled outside the writers' lock: a fleet source may read its
+        // snapshot store here.
+        let settings = source.settle()?;
         let mut count = inner.writers.lock();
         if shard.load().contains_key(&name) {
-            return Err(Error::Config(format!(
-                "source {name:?} is already registered"
-            )));
+            return taken();
         }
-        let settings = source.settle()?;
         let warm = settings.warm;
         let timeout = settings.refresh_timeout;
         // Relaxed: only hands out distinct numbers; the source travels to
         // the scheduler through its inbox.
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (source, shared) = Source::new(settings, id, inner.post.clone());
-        let cache = JwksCache::from_parts(shared, Arc::clone(&inner.threads) as Arc<dyn Keep>);
+        let cache = JwksCache::from_parts(shared, Arc::clone(&inner.keeper));
         if !inner.post.send(Msg::Add(source)) {
             return Err(Error::Stopped);
         }
-        let mut map = HashMap::clone(&shard.load());
+        let mut map = Table::clone(&shard.load());
         map.insert(name, cache.clone());
         shard.store(Arc::new(map));
         *count += 1;
@@ -229,7 +243,7 @@ impl Registry {
         let inner = &*self.inner;
         let shard = &inner.shards[shard_of(name)];
         let mut count = inner.writers.lock();
-        let mut map = HashMap::clone(&shard.load());
+        let mut map = Table::clone(&shard.load());
         let Some(cache) = map.remove(name) else {
             return false;
         };
@@ -241,9 +255,32 @@ impl Registry {
     }
 
     /// The handle of source `name`. Lock-free: one atomic load and a hash
-    /// lookup (plus two reference counts for the handle).
+    /// lookup, plus the handle's two reference counts (keep the handle, or
+    /// use [`with_source`](Self::with_source) per token, to skip those).
     pub fn get(&self, name: &str) -> Option<JwksCache> {
         self.inner.shards[shard_of(name)].load().get(name).cloned()
+    }
+
+    /// Runs `f` on the handle of source `name`, without cloning it:
+    /// lock-free, no reference count touched. Keep `f` short (it delays
+    /// freeing a replaced name table).
+    ///
+    /// ```
+    /// # use jwks_sync::Registry;
+    /// # use jwks_sync::testing::{jwks_json, KeyAlg, MemorySource, TestKey};
+    /// # use std::time::Duration;
+    /// # let key = TestKey::generate(KeyAlg::Es256, "k1").unwrap();
+    /// # let registry = Registry::builder().build()?;
+    /// # let source = registry.source_from_fetcher(MemorySource::new(jwks_json(&[&key])));
+    /// # registry.register("tenant-a", source)?.wait_ready(Duration::from_secs(5))?;
+    /// let found = registry.with_source("tenant-a", |cache| cache.with_key("k1", |_key| ()));
+    /// assert!(matches!(found, Some(Ok(()))));
+    /// assert!(registry.with_source("tenant-b", |_| ()).is_none());
+    /// # Ok::<(), jwks_sync::Error>(())
+    /// ```
+    #[inline]
+    pub fn with_source<R>(&self, name: &str, f: impl FnOnce(&JwksCache) -> R) -> Option<R> {
+        self.inner.shards[shard_of(name)].load().get(name).map(f)
     }
 
     /// How many sources are registered.
@@ -333,7 +370,7 @@ impl RegistryBuilder {
     ///
     /// Defaults to [`SystemClock`](crate::SystemClock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.guards.clock = Some(Arc::new(clock));
+        self.guards.clock = Some(Arc::new(Box::new(clock)));
         self
     }
 
@@ -353,14 +390,14 @@ impl RegistryBuilder {
     /// [`Error::Fetch`] with kind `Io` if a thread cannot start.
     pub fn build(self) -> Result<Registry, Error> {
         let (crew, post) = Crew::start(&self.thread_name, self.fetch_threads)?;
-        let threads = crew.threads();
+        let keeper = Arc::new(Box::new(crew.threads()) as Box<dyn Keep>);
         Ok(Registry {
             inner: Arc::new(Inner {
                 _crew: crew,
                 post,
-                threads,
+                keeper,
                 shards: (0..SHARDS)
-                    .map(|_| Swap::new(Arc::new(HashMap::new())))
+                    .map(|_| Swap::new(Arc::new(Table::default())))
                     .collect(),
                 writers: Mutex::new(0),
                 next_id: AtomicU64::new(0),
@@ -445,18 +482,17 @@ fn host_matches(entry: &str, host: &str) -> bool {
     }
 }
 
+#[inline]
 fn shard_of(name: &str) -> usize {
-    // A fixed hasher: shard choice only spreads writes; each shard's map
-    // has its own random keys.
-    let hash =
-        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-            .hash_one(name);
-    // Truncation intended: only the low bits pick the shard.
-    (hash as usize) % SHARDS
+    // Fixed keys: the shard only spreads writes; the top bits, as the
+    // shard's own map uses the low ones.
+    let hash = rustc_hash::FxBuildHasher.hash_one(name);
+    // Truncation intended: six bits pick the shard.
+    (hash >> 58) as usize % SHARDS
 }
 
 /// The registry's clock, shared by its sources.
-struct SharedClock(Arc<dyn Clock>);
+struct SharedClock(Arc<Box<dyn Clock>>);
 
 impl Clock for SharedClock {
     fn now(&self) -> std::time::Instant {

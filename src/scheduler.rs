@@ -137,7 +137,7 @@ impl Keep for Crew {
     }
 }
 
-impl Keep for ThreadSet {
+impl Keep for Arc<ThreadSet> {
     fn runs_here(&self) -> bool {
         self.has_current()
     }
