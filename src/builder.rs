@@ -20,12 +20,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::event::RefreshEvent;
 use crate::fetch::{Fetch, HttpOptions};
-use crate::keyset::{KeySet, SetLimits};
-use crate::policy::{Policy, PolicyConfig, RefreshStrategy};
-use crate::refresher::Refresher;
-use crate::shared::{advance_hook, Rounds, Shared};
-use crate::stats::{Board, LookupCounters};
-use crate::sync::{doorbell, spawn, Arc, AtomicBool, AtomicU8, Condvar, Mutex, Swap};
+use crate::keyset::SetLimits;
+use crate::policy::{PolicyConfig, RefreshStrategy};
+use crate::settings::Settings;
 
 /// Configures and starts a [`JwksCache`].
 ///
@@ -60,13 +57,14 @@ pub struct Builder {
     name: Option<String>,
     metrics_interval: Duration,
     fleet: Option<crate::fleet::Fleet>,
+    /// The registry whose defaults were applied (`Registry::source`).
+    defaults_of: Option<u64>,
     /// Schedule knobs set explicitly; the others are defaults that may follow
     /// the knobs they depend on (see `resolve_defaults`).
     explicit: Vec<&'static str>,
 }
 
-/// A callback run on the refresher thread after each fetch.
-pub(crate) type EventHook = Box<dyn Fn(&RefreshEvent) + Send + 'static>;
+pub(crate) use crate::settings::EventHook;
 
 /// Where the documents come from.
 pub(crate) enum Source {
@@ -127,6 +125,7 @@ impl Builder {
             name: None,
             metrics_interval: Duration::from_secs(5),
             fleet: None,
+            defaults_of: None,
             explicit: Vec::new(),
         }
     }
@@ -354,7 +353,7 @@ impl Builder {
     ///
     /// Defaults to [`SystemClock`].
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Box::new(clock);
+        self.touch("clock").clock = Box::new(clock);
         self
     }
 
@@ -400,7 +399,13 @@ impl Builder {
     /// [`danger_accept_plain_http`](Self::danger_accept_plain_http)), bad
     /// PEM or pins, and an HTTP knob used with a custom fetcher.
     /// [`Error::Fetch`] with kind `Io` if the thread cannot start.
-    pub fn build(mut self) -> Result<JwksCache, Error> {
+    pub fn build(self) -> Result<JwksCache, Error> {
+        crate::registry::solo(self.settle()?)
+    }
+
+    /// Checks the settings and builds the fetcher (a fleet's warm-start
+    /// read included): what a source needs to be scheduled.
+    pub(crate) fn settle(mut self) -> Result<Settings, Error> {
         self.resolve_defaults();
         self.validate()?;
         let name = self.source_name()?;
@@ -423,54 +428,60 @@ impl Builder {
             }
             None => (fetcher, false),
         };
-        let (bell, bell_wait) = doorbell();
-        let epoch = self.clock.now();
-        let shared = Arc::new(Shared {
-            current: Swap::new(Arc::new(KeySet::empty())),
-            counters: LookupCounters::new(self.policy.usage_threshold),
-            miss_gate: AtomicBool::new(false),
-            negative: Swap::new(Arc::new(Vec::new())),
-            missed_kid: Mutex::new(None),
-            pending: AtomicU8::new(0),
-            rounds: Mutex::new(Rounds::default()),
-            round_done: Condvar::new(),
-            board: Mutex::new(Board {
-                name: name.clone(),
-                ..Board::default()
-            }),
-            bell,
-            clock: self.clock,
-            expired_wait: self.expired_wait,
-            refresh_timeout: self.refresh_timeout,
-            max_kid_len: self.limits.key.max_kid_len,
-            epoch,
-        });
-        let manual_time = shared.clock.on_advance(advance_hook(&shared));
-        let seed = self.seed.unwrap_or_else(random_seed);
-        let refresher = Refresher {
-            shared: Arc::clone(&shared),
+        Ok(Settings {
+            name,
             fetcher,
-            policy: Policy::new(self.policy, seed),
+            warm,
+            policy: self.policy,
+            seed: self.seed.unwrap_or_else(random_seed),
             limits: self.limits,
             negative_ttl: self.negative_ttl,
-            bell: bell_wait,
+            expired_wait: self.expired_wait,
+            refresh_timeout: self.refresh_timeout,
+            clock: self.clock,
+            thread_name: self.thread_name,
             on_refresh: self.on_refresh,
-            observer: crate::observe::Observer::new(name, self.metrics_interval),
-            manual_time,
-        };
-        let thread = spawn(self.thread_name, move || refresher.run()).map_err(|e| {
-            Error::Fetch(crate::error::FetchError::new(
-                crate::error::FetchErrorKind::Io,
-                format!("cannot start the refresher thread: {e}"),
-            ))
-        })?;
-        let cache = JwksCache::from_parts(shared, thread);
-        if warm {
-            // A checked snapshot is waiting: the first round publishes it
-            // without any I/O, so the cache is ready when build returns.
-            let _ = cache.wait_ready(self.refresh_timeout);
+            metrics_interval: self.metrics_interval,
+        })
+    }
+
+    /// The URL (or issuer) an HTTP source starts from; `None` for a custom
+    /// fetcher.
+    pub(crate) fn origin_url(&self) -> Option<&str> {
+        match &self.source {
+            Source::Custom(_) => None,
+            #[cfg(feature = "http")]
+            Source::Url(url) | Source::Issuer(url) => Some(url),
         }
-        Ok(cache)
+    }
+
+    /// Whether [`danger_accept_plain_http`](Self::danger_accept_plain_http) is on.
+    pub(crate) fn plain_http(&self) -> bool {
+        self.http.plain_http
+    }
+
+    /// Whether [`clock`](Self::clock) was called.
+    pub(crate) fn has_clock(&self) -> bool {
+        self.explicit.contains(&"clock")
+    }
+
+    /// Uses `clock` unless [`clock`](Self::clock) was called.
+    pub(crate) fn default_clock(mut self, clock: Box<dyn Clock>) -> Self {
+        if !self.has_clock() {
+            self.clock = clock;
+        }
+        self
+    }
+
+    /// Marks the builder as carrying registry `id`'s defaults.
+    pub(crate) fn with_defaults_of(mut self, id: u64) -> Self {
+        self.defaults_of = Some(id);
+        self
+    }
+
+    /// The registry whose defaults it carries.
+    pub(crate) fn defaults_of(&self) -> Option<u64> {
+        self.defaults_of
     }
 }
 

@@ -8,14 +8,19 @@ use crate::error::Error;
 use crate::fetch::Fetch;
 use crate::jwk::Key;
 use crate::keyset::{Freshness, KeySet};
-use crate::shared::{Rounds, Shared, DUE, MANUAL, MISS, STOP, USAGE};
+use crate::shared::{Rounds, Shared, DUE, MANUAL, MISS, USAGE};
+use crate::source::Keep;
 use crate::stats::{snapshot, Status};
-use crate::sync::{Arc, JoinHandle, Mutex, Ordering};
+use crate::sync::{Arc, Ordering};
 
 /// A cached JSON Web Key Set, refreshed by one background thread.
 ///
 /// Cloning is cheap and every clone shares the same keys and thread; when the
-/// last clone is dropped the refresher is stopped and joined.
+/// last clone is dropped the refresher is stopped and joined. A cache built
+/// on its own ([`Builder::build`]) is a registry of one source: one thread.
+/// A handle from a [`Registry`](crate::Registry) shares the registry's
+/// scheduler instead: dropping it stops nothing
+/// ([`Registry::unregister`](crate::Registry::unregister) does).
 ///
 /// - **Reads** ([`with_key`](Self::with_key), [`get`](Self::get)) are
 ///   lock-free and, in practice, wait-free: an atomic load of the published
@@ -39,26 +44,9 @@ use crate::sync::{Arc, JoinHandle, Mutex, Ordering};
 #[derive(Clone)]
 pub struct JwksCache {
     shared: Arc<Shared>,
-    _owner: Arc<Owner>,
-}
-
-/// Stops and joins the refresher when the last handle goes.
-pub(crate) struct Owner {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        self.shared.ring(STOP);
-        if let Some(handle) = self.thread.lock().take() {
-            // A handle dropped by the fetcher itself, on the refresher
-            // thread, must not join itself: the thread exits on its own.
-            if !crate::sync::is_current(&handle) {
-                let _ = handle.join();
-            }
-        }
-    }
+    /// A cache of its own: its scheduler (stopped and joined with the last
+    /// handle). A registry's handle: which threads are the registry's.
+    _owner: Arc<Box<dyn Keep>>,
 }
 
 impl JwksCache {
@@ -124,12 +112,9 @@ impl JwksCache {
         &self.shared
     }
 
-    pub(crate) fn from_parts(shared: Arc<Shared>, thread: JoinHandle<()>) -> Self {
+    pub(crate) fn from_parts(shared: Arc<Shared>, owner: Arc<Box<dyn Keep>>) -> Self {
         Self {
-            _owner: Arc::new(Owner {
-                shared: Arc::clone(&shared),
-                thread: Mutex::new(Some(thread)),
-            }),
+            _owner: owner,
             shared,
         }
     }
@@ -439,11 +424,7 @@ impl JwksCache {
     /// Whether the caller is this cache's refresher thread (an `on_refresh`
     /// hook), where waiting for the refresher would stall it.
     fn on_refresher_thread(&self) -> bool {
-        self._owner
-            .thread
-            .lock()
-            .as_ref()
-            .is_some_and(crate::sync::is_current)
+        self._owner.runs_here()
     }
 
     /// The published set; if it is due (background refresh off), first asks

@@ -6,8 +6,9 @@
 //! - Lookups ([`JwksCache::with_key`]) are lock-free, in practice
 //!   wait-free: one atomic load of the published [`KeySet`], one hash
 //!   lookup, one per-thread counter. They never touch the network.
-//! - One OS thread per cache, the *refresher*, owns the [`Fetch`]er and is
-//!   the only code that talks to the identity provider. It refreshes by
+//! - One OS thread, the *scheduler*, runs the refreshes of a cache (or of
+//!   every source of a [`Registry`], with a small pool of fetch threads)
+//!   and is the only code that talks to identity providers. It refreshes by
 //!   time, by usage, both, early in the background, and on demand for an
 //!   unknown kid behind a re-fetch guard; see [`Builder`] for every rule.
 //! - Keys are parsed and validated once per fetch (RFC 7517: unusable
@@ -20,6 +21,7 @@
 //! |---|---|
 //! | [`JwksCache`] | the handle: lookups, waits, `refresh_now`, `status` |
 //! | [`Builder`] | every knob, each with its default |
+//! | [`Registry`], [`RegistryBuilder`] | many sources by name on one scheduler thread and a small fetch pool |
 //! | [`Builder::inspect`], [`Inspection`] | one fetch for tools: document, cache headers, lifetime |
 //! | [`JwksCache::builder`], [`JwksCache::from_issuer`] | the HTTPS source and OpenID discovery |
 //! | [`Fetch`], [`FileFetcher`] | where documents come from |
@@ -55,8 +57,11 @@ mod local;
 mod observe;
 mod policy;
 mod printable;
-mod refresher;
+mod registry;
+mod scheduler;
+mod settings;
 mod shared;
+mod source;
 mod stats;
 mod store;
 mod sync;
@@ -87,6 +92,7 @@ pub use jwk::{AlgorithmSet, Key, KeyType, SkipReason};
 pub use keyset::{KeySet, SkippedKey};
 pub use policy::{RefreshCause, RefreshStrategy};
 pub use printable::{printable, Printable};
+pub use registry::{Registry, RegistryBuilder};
 pub use stats::{RefreshCounts, RefresherState, Status};
 pub use verify::{
     bearer_token, AlgorithmRejection, BearerChallenge, IssuerVerifier, IssuerVerifierBuilder,

@@ -3,9 +3,11 @@
 //!
 //! ## Demands
 //!
-//! A demand is a bit in `pending` plus a ring of the capacity-one doorbell.
-//! The refresher takes all bits at once (`swap(0)`) at the start of each
-//! round, so any number of demands before it wakes collapse into one round.
+//! A demand is a bit in `pending` plus a ring of the source's doorbell (a
+//! flag and at most one message to the scheduler, see `source.rs`). The
+//! scheduler takes all bits at once (`swap(0)`) at the start of the
+//! source's round, so any number of demands before it wakes collapse into
+//! one round.
 //!
 //! ## Rounds: how waiters wake
 //!
@@ -49,8 +51,9 @@ use std::time::{Duration, Instant};
 use crate::clock::{AdvanceHook, Clock};
 use crate::error::Error;
 use crate::keyset::{KeySet, CLOCK_MOVED, NO_DEADLINE, UNWATCHED};
+use crate::source::Doorbell;
 use crate::stats::{Board, LookupCounters, RefresherState};
-use crate::sync::{Arc, AtomicBool, AtomicU8, Bell, Condvar, Mutex, MutexGuard, Ordering, Swap};
+use crate::sync::{Arc, AtomicBool, AtomicU8, Condvar, Mutex, MutexGuard, Ordering, Swap};
 
 /// `refresh_now`.
 pub(crate) const MANUAL: u8 = 1;
@@ -93,7 +96,8 @@ pub(crate) struct Shared {
     pub(crate) rounds: Mutex<Rounds>,
     pub(crate) round_done: Condvar,
     pub(crate) board: Mutex<Board>,
-    pub(crate) bell: Bell,
+    /// Wakes the scheduler for this source.
+    pub(crate) bell: Doorbell,
     pub(crate) clock: Box<dyn Clock>,
     /// Background off: how long a lookup on a due set waits for the refresh.
     pub(crate) expired_wait: Duration,
@@ -257,9 +261,10 @@ pub(crate) fn advance_hook(shared: &Arc<Shared>) -> AdvanceHook {
     })
 }
 
-/// Loom has no weak pointers; models never use a manual clock.
+/// Loom has no weak pointers; models never use a manual clock (the system
+/// clock drops the hook at once).
 #[cfg(jwks_sync_loom)]
 pub(crate) fn advance_hook(shared: &Arc<Shared>) -> AdvanceHook {
-    let bell = shared.bell.clone();
-    Box::new(move || bell.ring())
+    let shared = Arc::clone(shared);
+    Box::new(move || shared.clock_moved())
 }

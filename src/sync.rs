@@ -4,7 +4,7 @@
 //! Everything concurrent in the crate goes through these names, so the loom
 //! models in `loom-tests/` check the very same protocol code: compiled with
 //! `--cfg jwks_sync_loom`, the [`Swap`] becomes a loom-visible `RwLock<Arc<T>>`,
-//! the doorbell a loom `Mutex` + `Condvar`, and locks and atomics loom's own.
+//! the mailbox a loom `Mutex` + `Condvar` queue, and locks and atomics loom's own.
 //! Loom cannot model time, so under loom every deadline wait blocks as if the
 //! deadline were never reached: models are driven by demands, never by timers.
 
@@ -154,33 +154,81 @@ mod imp {
     /// Per-thread storage (const-initialised where the type allows).
     pub(crate) use std::thread_local;
 
-    /// The sending half of the refresher's doorbell: a capacity-one channel,
-    /// so any number of rings before the refresher wakes collapse into one.
-    #[derive(Clone)]
-    pub(crate) struct Bell(crossbeam_channel::Sender<()>);
-    /// The refresher's end of the doorbell.
-    pub(crate) struct BellWait(crossbeam_channel::Receiver<()>);
+    /// The sending half of a mailbox: an unbounded, FIFO channel that never
+    /// blocks the sender (the scheduler's inbox, the fetch pool's job queue).
+    pub(crate) struct Post<T>(crossbeam_channel::Sender<T>);
+    /// The receiving half of a mailbox.
+    pub(crate) struct Inbox<T>(crossbeam_channel::Receiver<T>);
 
-    pub(crate) fn doorbell() -> (Bell, BellWait) {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        (Bell(tx), BellWait(rx))
-    }
-
-    impl Bell {
-        /// Never blocks: a full channel means a wake-up is already pending.
-        pub(crate) fn ring(&self) {
-            let _ = self.0.try_send(());
+    impl<T> Clone for Post<T> {
+        fn clone(&self) -> Self {
+            Self(self.0.clone())
         }
     }
 
-    impl BellWait {
-        /// Blocks until rung or until `deadline` (forever when `None`).
-        pub(crate) fn wait(&self, deadline: Option<Instant>) {
-            let _ = match deadline {
-                Some(d) => self.0.recv_deadline(d).ok(),
-                None => self.0.recv().ok(),
-            };
+    impl<T> Clone for Inbox<T> {
+        /// Another receiver on the same queue: each message goes to one of them.
+        fn clone(&self) -> Self {
+            Self(self.0.clone())
         }
+    }
+
+    /// A new mailbox.
+    pub(crate) fn mailbox<T>() -> (Post<T>, Inbox<T>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (Post(tx), Inbox(rx))
+    }
+
+    impl<T> Post<T> {
+        /// Never blocks; `false` when the receiver is gone.
+        pub(crate) fn send(&self, value: T) -> bool {
+            self.0.send(value).is_ok()
+        }
+    }
+
+    /// Why [`Inbox::recv`] returned nothing.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Empty {
+        /// The deadline passed.
+        Timeout,
+        /// Every sender is gone.
+        Closed,
+    }
+
+    impl<T> Inbox<T> {
+        /// Blocks until a message comes or until `deadline` (forever when `None`).
+        pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, Empty> {
+            match deadline {
+                Some(d) => self.0.recv_deadline(d).map_err(|e| match e {
+                    crossbeam_channel::RecvTimeoutError::Timeout => Empty::Timeout,
+                    crossbeam_channel::RecvTimeoutError::Disconnected => Empty::Closed,
+                }),
+                None => self.0.recv().map_err(|_| Empty::Closed),
+            }
+        }
+    }
+
+    /// The threads of one scheduler and its fetch pool, to tell whether the
+    /// caller is one of them (waiting for the scheduler there would stall it).
+    #[derive(Debug, Default)]
+    pub(crate) struct ThreadSet(Vec<std::thread::ThreadId>);
+
+    impl ThreadSet {
+        pub(crate) fn of(handles: &[&JoinHandle<()>]) -> Self {
+            Self(handles.iter().map(|h| h.thread().id()).collect())
+        }
+        /// Whether the calling thread is one of them.
+        pub(crate) fn has_current(&self) -> bool {
+            let me = std::thread::current().id();
+            self.0.contains(&me)
+        }
+    }
+
+    /// A number no other call in this process returns.
+    pub(crate) fn unique_id() -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        // Relaxed: only hands out distinct numbers; nothing is published with it.
+        NEXT.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Stripe numbers of threads that have exited, for reuse: so a process
@@ -363,39 +411,95 @@ mod imp {
     /// Loom's per-thread storage (no const initialiser).
     pub(crate) use loom::thread_local;
 
-    struct BellState {
-        rung: loom::sync::Mutex<bool>,
+    struct BoxState<T> {
+        queue: loom::sync::Mutex<(std::collections::VecDeque<T>, usize)>,
         cond: loom::sync::Condvar,
     }
 
-    #[derive(Clone)]
-    pub(crate) struct Bell(Arc<BellState>);
-    pub(crate) struct BellWait(Arc<BellState>);
+    /// Loom stand-in for the crossbeam mailbox: a queue under a loom mutex.
+    pub(crate) struct Post<T>(Arc<BoxState<T>>);
+    pub(crate) struct Inbox<T>(Arc<BoxState<T>>);
 
-    pub(crate) fn doorbell() -> (Bell, BellWait) {
-        let state = Arc::new(BellState {
-            rung: loom::sync::Mutex::new(false),
+    impl<T> Clone for Post<T> {
+        fn clone(&self) -> Self {
+            self.0.queue.lock().unwrap_or_else(|e| e.into_inner()).1 += 1;
+            Self(Arc::clone(&self.0))
+        }
+    }
+
+    impl<T> Drop for Post<T> {
+        fn drop(&mut self) {
+            self.0.queue.lock().unwrap_or_else(|e| e.into_inner()).1 -= 1;
+            self.0.cond.notify_all();
+        }
+    }
+
+    impl<T> Clone for Inbox<T> {
+        fn clone(&self) -> Self {
+            Self(Arc::clone(&self.0))
+        }
+    }
+
+    pub(crate) fn mailbox<T>() -> (Post<T>, Inbox<T>) {
+        let state = Arc::new(BoxState {
+            queue: loom::sync::Mutex::new((std::collections::VecDeque::new(), 1)),
             cond: loom::sync::Condvar::new(),
         });
-        (Bell(state.clone()), BellWait(state))
+        (Post(Arc::clone(&state)), Inbox(state))
     }
 
-    impl Bell {
-        pub(crate) fn ring(&self) {
-            *self.0.rung.lock().unwrap_or_else(|e| e.into_inner()) = true;
-            self.0.cond.notify_one();
+    impl<T> Post<T> {
+        pub(crate) fn send(&self, value: T) -> bool {
+            self.0
+                .queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .0
+                .push_back(value);
+            self.0.cond.notify_all();
+            true
         }
     }
 
-    impl BellWait {
-        /// Blocks until rung; the deadline is ignored (time does not pass).
-        pub(crate) fn wait(&self, _deadline: Option<Instant>) {
-            let mut rung = self.0.rung.lock().unwrap_or_else(|e| e.into_inner());
-            while !*rung {
-                rung = self.0.cond.wait(rung).unwrap_or_else(|e| e.into_inner());
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Empty {
+        Timeout,
+        Closed,
+    }
+
+    impl<T> Inbox<T> {
+        /// Blocks until a message comes; the deadline is ignored (time does
+        /// not pass in a model).
+        pub(crate) fn recv(&self, _deadline: Option<Instant>) -> Result<T, Empty> {
+            let mut queue = self.0.queue.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if let Some(value) = queue.0.pop_front() {
+                    return Ok(value);
+                }
+                if queue.1 == 0 {
+                    return Err(Empty::Closed);
+                }
+                queue = self.0.cond.wait(queue).unwrap_or_else(|e| e.into_inner());
             }
-            *rung = false;
         }
+    }
+
+    /// Models never run user code on the scheduler's threads.
+    #[derive(Debug, Default)]
+    pub(crate) struct ThreadSet;
+
+    impl ThreadSet {
+        pub(crate) fn of(_handles: &[&JoinHandle<()>]) -> Self {
+            Self
+        }
+        pub(crate) fn has_current(&self) -> bool {
+            false
+        }
+    }
+
+    /// Models build no registries: any number will do.
+    pub(crate) fn unique_id() -> u64 {
+        1
     }
 
     /// In a model every thread uses the shared, unowned stripe: the models
