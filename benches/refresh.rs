@@ -7,7 +7,8 @@
 //! `cargo bench --bench refresh -- --warm-up-time 1 --measurement-time 2`
 //!
 //! Instruction counts, where wall time is noisy: with `REFRESH_COST=<file>`
-//! the binary writes a 64-key document to `<file>` if it is missing, then
+//! the binary writes a document of `REFRESH_KEYS` keys (default 64) to
+//! `<file>` if it is missing, then
 //! parses it `REFRESH_ITERS` times with `REFRESH_MODE` (`baseline` or
 //! `key_set`) and exits; run it under
 //! `valgrind --tool=callgrind` with 1 and 11 iterations and divide the
@@ -108,7 +109,10 @@ fn refresh(c: &mut Criterion) {
 
 /// The `REFRESH_COST` mode (see the module docs).
 fn instruction_count_run(path: &str) {
-    let n = 64;
+    let n = std::env::var("REFRESH_KEYS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64);
     if std::fs::metadata(path).is_err() {
         let keys: Vec<TestKey> = [KeyAlg::Rs256, KeyAlg::Es256, KeyAlg::EdDsa]
             .map(|alg| TestKey::generate(alg, &format!("{alg:?}")).expect("keygen"))
