@@ -6,7 +6,8 @@
 //!
 //! Instruction counts, where wall time is noisy: with `VERIFY_COST=<iters>`
 //! the binary runs `<iters>` raw aws-lc checks (`cost_raw`) and `<iters>`
-//! verifier calls (`cost_verifier`) for the algorithm named by
+//! verifier calls (`cost_verifier`; `cost_verifier_no_heap` with claims
+//! that own no heap data) for the algorithm named by
 //! `VERIFY_ALG` (`RS256`, `ES256` or `EdDSA`), after a warm-up, and exits. Under
 //! `valgrind --tool=callgrind --toggle-collect='*cost_raw*' --toggle-collect='*cost_verifier*'`
 //! and `callgrind_annotate --inclusive=yes`, each function's inclusive
@@ -33,6 +34,14 @@ struct Claims {
     sub: String,
     scope: String,
     exp: u64,
+}
+
+/// Claims that own no heap data: a verify allocates nothing
+/// (tests/verify_alloc.rs).
+#[derive(Debug, Deserialize)]
+struct Times {
+    exp: u64,
+    iat: u64,
 }
 
 fn member(key: &TestKey, name: &str) -> Vec<u8> {
@@ -113,6 +122,13 @@ fn verify(c: &mut Criterion) {
                     .map(|v| v.claims.exp)
             })
         });
+        group.bench_function("verifier_no_heap_claims", |b| {
+            b.iter(|| {
+                verifier
+                    .verify::<Times>(black_box(&token))
+                    .map(|v| v.claims.exp.max(v.claims.iat))
+            })
+        });
         group.finish();
     }
 }
@@ -132,6 +148,13 @@ fn cost_raw(parsed: &ParsedPublicKey, input: &[u8], signature: &[u8], iters: usi
 fn cost_verifier(verifier: &jwks_sync::Verifier, token: &str, iters: usize) -> usize {
     (0..iters)
         .filter(|_| verifier.verify::<Claims>(black_box(token)).is_ok())
+        .count()
+}
+
+#[inline(never)]
+fn cost_verifier_no_heap(verifier: &jwks_sync::Verifier, token: &str, iters: usize) -> usize {
+    (0..iters)
+        .filter(|_| verifier.verify::<Times>(black_box(token)).is_ok())
         .count()
 }
 
@@ -159,6 +182,7 @@ fn instruction_count_run(iters: usize) {
             iters
         );
         assert_eq!(cost_verifier(&verifier, &token, iters), iters);
+        assert_eq!(cost_verifier_no_heap(&verifier, &token, iters), iters);
     }
 }
 
