@@ -5,13 +5,22 @@
 //! parsing one key per entry.
 //!
 //! `cargo bench --bench refresh -- --warm-up-time 1 --measurement-time 2`
+//!
+//! Instruction counts, where wall time is noisy: with `REFRESH_COST=<file>`
+//! the binary writes a document of `REFRESH_KEYS` keys (default 64) to
+//! `<file>` if it is missing, then
+//! parses it `REFRESH_ITERS` times with `REFRESH_MODE` (`baseline` or
+//! `key_set`) and exits; run it under
+//! `valgrind --tool=callgrind` with 1 and 11 iterations and divide the
+//! difference by 10 (the document is read from the file so that both runs
+//! do the same setup: no key generation).
 
 use std::hint::black_box;
 
 use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use jwks_sync::testing::{parse_key_set, KeyAlg, TestKey};
 use serde::Deserialize;
 
@@ -98,5 +107,39 @@ fn refresh(c: &mut Criterion) {
     }
 }
 
+/// The `REFRESH_COST` mode (see the module docs).
+fn instruction_count_run(path: &str) {
+    let n = std::env::var("REFRESH_KEYS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64);
+    if std::fs::metadata(path).is_err() {
+        let keys: Vec<TestKey> = [KeyAlg::Rs256, KeyAlg::Es256, KeyAlg::EdDsa]
+            .map(|alg| TestKey::generate(alg, &format!("{alg:?}")).expect("keygen"))
+            .into();
+        std::fs::write(path, document(&keys, n)).expect("document written");
+    }
+    let doc = std::fs::read(path).expect("document read");
+    let iters: usize = std::env::var("REFRESH_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let mode = std::env::var("REFRESH_MODE").unwrap_or_default();
+    for _ in 0..iters {
+        let built = match mode.as_str() {
+            "baseline" => baseline(black_box(&doc)).len(),
+            _ => parse_key_set(black_box(&doc), n).map_or(0, |s| s.keys().len()),
+        };
+        assert_eq!(built, n);
+    }
+}
+
 criterion_group!(benches, refresh);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(path) = std::env::var("REFRESH_COST") {
+        return instruction_count_run(&path);
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -68,23 +68,34 @@ pub(crate) struct Entry<'de> {
     pub(crate) repeated: Option<String>,
 }
 
+/// The member names the key rules look at, one bit each (by position):
+/// the string members with a slot in [`Entry`], `key_ops`, then the
+/// private-key members. Repeats among them are found with a bit mask;
+/// only other names go to a [`Names`] list.
+const KNOWN: [&str; 18] = [
+    "kty", "kid", "use", "alg", "crv", "n", "e", "x", "y", "issuer",  // slots
+    "key_ops", // KEY_OPS
+    "d", "p", "q", "dp", "dq", "qi", "k", // private-key members
+];
+const KEY_OPS: usize = 10;
+
 impl<'de> Entry<'de> {
-    /// The slot of a string member the key rules read; `None` for the
-    /// others. A new member the rules need is one line here and one field.
-    fn slot(&mut self, name: &str) -> Option<&mut Option<Member<'de>>> {
-        Some(match name {
-            "kty" => &mut self.kty,
-            "kid" => &mut self.kid,
-            "issuer" => &mut self.issuer,
-            "use" => &mut self.usage,
-            "alg" => &mut self.alg,
-            "crv" => &mut self.crv,
-            "n" => &mut self.n,
-            "e" => &mut self.e,
-            "x" => &mut self.x,
-            "y" => &mut self.y,
-            _ => return None,
-        })
+    /// The slot of the string member at `KNOWN[index]`, for
+    /// `index < KEY_OPS`. A new member the rules need is one name in
+    /// `KNOWN` and one line here.
+    fn slot(&mut self, index: usize) -> &mut Option<Member<'de>> {
+        match index {
+            0 => &mut self.kty,
+            1 => &mut self.kid,
+            2 => &mut self.usage,
+            3 => &mut self.alg,
+            4 => &mut self.crv,
+            5 => &mut self.n,
+            6 => &mut self.e,
+            7 => &mut self.x,
+            8 => &mut self.y,
+            _ => &mut self.issuer,
+        }
     }
 
     /// The entry's `kid`, when it is a string.
@@ -292,26 +303,46 @@ impl<'de> Visitor<'de> for EntrySeed {
             object: true,
             ..Entry::default()
         };
-        let mut names = Names::default();
+        let mut seen = 0u32;
+        // Only for names outside `KNOWN`: none in the usual entry.
+        let mut others: Option<Names<'de>> = None;
         while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
-            let inner = if let Some(slot) = entry.slot(&name) {
-                let (member, inner) = map.next_value_seed(MemberSeed)?;
-                // Of a repeated member the first is kept (the entry is
-                // skipped anyway; its kid is reported).
-                if slot.is_none() {
-                    *slot = Some(member);
+            let known = KNOWN.iter().position(|k| **k == *name);
+            let inner = match known {
+                Some(index) if index < KEY_OPS => {
+                    let (member, inner) = map.next_value_seed(MemberSeed)?;
+                    // Of a repeated member the first is kept (the entry is
+                    // skipped anyway; its kid is reported).
+                    let slot = entry.slot(index);
+                    if slot.is_none() {
+                        *slot = Some(member);
+                    }
+                    inner
                 }
-                inner
-            } else if name == "key_ops" {
-                let (ops, inner) = map.next_value_seed(KeyOpsSeed)?;
-                entry.key_ops = entry.key_ops.or(Some(ops));
-                inner
-            } else {
-                entry.private |= matches!(&*name, "d" | "p" | "q" | "dp" | "dq" | "qi" | "k");
-                map.next_value_seed(Skip)?
+                Some(KEY_OPS) => {
+                    let (ops, inner) = map.next_value_seed(KeyOpsSeed)?;
+                    entry.key_ops = entry.key_ops.or(Some(ops));
+                    inner
+                }
+                Some(_) => {
+                    entry.private = true;
+                    map.next_value_seed(Skip)?
+                }
+                None => map.next_value_seed(Skip)?,
             };
             entry.repeated = entry.repeated.take().or(inner);
-            if !names.insert(name.clone()) {
+            let first = match known {
+                Some(index) => {
+                    let bit = 1u32 << index;
+                    let first = seen & bit == 0;
+                    seen |= bit;
+                    first
+                }
+                None => others
+                    .get_or_insert_with(Names::default)
+                    .insert(name.clone()),
+            };
+            if !first {
                 entry.repeated = entry.repeated.take().or_else(|| Some(name.into_owned()));
             }
         }
@@ -422,6 +453,9 @@ mod tests {
         assert_eq!(escaped.kty.as_ref().and_then(Member::as_str), Some("RSA"));
         assert!(escaped.private);
         assert!(!only(br#"{"keys":[[{"a":1}]]}"#).object);
+        let private = only(br#"{"keys":[{"d":1,"q":2,"\u0064":3}]}"#);
+        assert!(private.private);
+        assert_eq!(private.repeated.as_deref(), Some("d"));
     }
 
     #[test]
