@@ -89,8 +89,8 @@ pub use health::{DegradedReason, FailingReason, Health};
 pub use jwk::{AlgorithmSet, Key, KeyType, SkipReason};
 pub use keyset::{KeySet, SkippedKey};
 pub use policy::{RefreshCause, RefreshStrategy};
-pub use registry::{Registry, RegistryBuilder};
 pub use printable::{printable, Printable};
+pub use registry::{Registry, RegistryBuilder};
 pub use stats::{RefreshCounts, RefresherState, Status};
 pub use verify::{
     bearer_token, AlgorithmRejection, BearerChallenge, NoKidPolicy, TokenHeader, Verified,

@@ -320,7 +320,10 @@ impl RegistryBuilder {
     /// and [`Registry::register`] accepts no other.
     ///
     /// Defaults to none (each source starts from the [`Builder`] defaults).
-    pub fn defaults(mut self, defaults: impl Fn(Builder) -> Builder + Send + Sync + 'static) -> Self {
+    pub fn defaults(
+        mut self,
+        defaults: impl Fn(Builder) -> Builder + Send + Sync + 'static,
+    ) -> Self {
         self.guards.defaults = Some(Box::new(defaults));
         self
     }
@@ -357,7 +360,9 @@ impl RegistryBuilder {
                 _crew: crew,
                 post,
                 threads,
-                shards: (0..SHARDS).map(|_| Swap::new(Arc::new(HashMap::new()))).collect(),
+                shards: (0..SHARDS)
+                    .map(|_| Swap::new(Arc::new(HashMap::new())))
+                    .collect(),
                 writers: Mutex::new(0),
                 next_id: AtomicU64::new(0),
                 // Relaxed: only hands out distinct numbers.
@@ -445,8 +450,9 @@ fn host_matches(entry: &str, host: &str) -> bool {
 fn shard_of(name: &str) -> usize {
     // A fixed hasher: shard choice only spreads writes; each shard's map
     // has its own random keys.
-    let mut h = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-        .build_hasher();
+    let mut h =
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .build_hasher();
     name.hash(&mut h);
     // Truncation intended: only the low bits pick the shard.
     (h.finish() as usize) % SHARDS

@@ -76,7 +76,9 @@ impl Crew {
             for i in 0..pool {
                 let queue = queue.clone();
                 let post = post.clone();
-                match spawn(format!("{name}-fetch-{i}"), move || fetch_worker(&queue, &post)) {
+                match spawn(format!("{name}-fetch-{i}"), move || {
+                    fetch_worker(&queue, &post)
+                }) {
                     Ok(handle) => workers.push(handle),
                     Err(e) => {
                         drop(jobs);

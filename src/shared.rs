@@ -51,8 +51,8 @@ use std::time::{Duration, Instant};
 use crate::clock::{AdvanceHook, Clock};
 use crate::error::Error;
 use crate::keyset::{KeySet, CLOCK_MOVED, NO_DEADLINE, UNWATCHED};
-use crate::stats::{Board, LookupCounters, RefresherState};
 use crate::source::Doorbell;
+use crate::stats::{Board, LookupCounters, RefresherState};
 use crate::sync::{Arc, AtomicBool, AtomicU8, Condvar, Mutex, MutexGuard, Ordering, Swap};
 
 /// `refresh_now`.

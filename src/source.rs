@@ -35,7 +35,9 @@ use crate::fetch::{Fetch, FetchRequest, FetchResponse, Validators};
 use crate::keyset::{Freshness, KeySet, SetLimits, CLOCK_MOVED, NO_DEADLINE, UNWATCHED};
 use crate::policy::{after, Demands, Outcome, Plan, Policy, RefreshCause};
 use crate::settings::{EventHook, Settings};
-use crate::shared::{advance_hook, Rounds, Shared, DUE, MANUAL, MISS, NEGATIVE_CAPACITY, STOP, USAGE};
+use crate::shared::{
+    advance_hook, Rounds, Shared, DUE, MANUAL, MISS, NEGATIVE_CAPACITY, STOP, USAGE,
+};
 use crate::stats::{Board, LookupCounters, RefresherState};
 use crate::sync::{Arc, AtomicBool, AtomicU8, Condvar, Mutex, MutexGuard, Ordering, Post, Swap};
 
