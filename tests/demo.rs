@@ -112,3 +112,73 @@ fn demo_text_shows_progress_off_a_terminal_and_ends_with_a_verdict() {
     let last = stdout.lines().last().unwrap_or_default();
     assert!(last.starts_with("verdict         PASS"), "{stdout}");
 }
+
+#[test]
+fn multi_tenant_demo_runs_every_tenant_on_one_scheduler_within_bounds() {
+    let _alone = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let out = Command::new(env!("CARGO_BIN_EXE_jwks"))
+        .args([
+            "demo",
+            "--tenants",
+            "100",
+            "--duration",
+            "10",
+            "--threads",
+            "2",
+            "--json",
+        ])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let sum: Value = serde_json::from_slice(&out.stdout).expect("json summary");
+    let n = |v: &Value| v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"));
+    assert_eq!(sum["tenants"], 100);
+
+    // One scheduler and the fetch pool, whatever the number of tenants.
+    let threads = &sum["threads"];
+    let pool = n(&sum["settings"]["fetch_threads"]);
+    assert!(n(&threads["library"]) >= 1.0, "{threads}");
+    assert!(n(&threads["library"]) <= pool + 1.0, "{threads}");
+
+    let v = &sum["verifications"];
+    assert!(n(&v["ok"]) > 1000.0, "{v}");
+    assert_eq!(n(&v["valid_rejected"]), 0.0, "{v}");
+
+    // Fetch bounds per tenant, recomputed from the reported settings: a
+    // background refresh comes between 0.8 and 0.9 of a lifetime after the
+    // last fetch; one rotation fetch and the outage's retries on top.
+    let s = &sum["settings"];
+    let (lifetime, theta) = (n(&s["max_age_s"]), n(&s["background_threshold"]));
+    let (secs, span) = (n(&sum["duration_s"]), n(&sum["registered_for_s"]));
+    let f = &sum["fetches"];
+    let per = &f["per_source"];
+    let low = (secs / (0.9 * lifetime + 0.25)).floor().max(1.0) - 1.0;
+    assert!(n(&per["min"]) >= low, "min {} < {low}: {f}", per["min"]);
+    let high = 2.0 + (span / (theta * lifetime)).ceil() + 1.0;
+    let outage = &sum["outage"];
+    let retries = 1.0 + (0.3 * secs / n(&s["retry_after_s"])).ceil();
+    assert!(
+        n(&per["max"]) <= high + retries,
+        "max {} > {high} + {retries}: {f}",
+        per["max"]
+    );
+    assert!(n(&outage["fetches"]) <= high + retries, "{outage}");
+    assert_eq!(f["out_of_bounds"], Value::Array(Vec::new()), "{f}");
+    assert_eq!(n(&f["total"]), n(&f["idp_requests"]), "{f}");
+    assert_eq!(n(&f["sources_where_cache_and_idp_disagree"]), 0.0, "{f}");
+
+    // Rotations picked up; the failing tenant served from its stale set
+    // while the others kept refreshing.
+    let r = &sum["rotations"];
+    assert_eq!(r["picked_up"], r["tenants"], "{r}");
+    assert!(n(&r["tenants"]) >= 10.0, "{r}");
+    assert!(n(&outage["failed_fetches"]) >= 1.0, "{outage}");
+    assert!(n(&outage["verified_during_outage"]) > 0.0, "{outage}");
+    assert_eq!(sum["verdict"], "PASS", "{}", sum["failures"]);
+}

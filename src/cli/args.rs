@@ -125,6 +125,11 @@ pub(crate) enum Command {
         /// Print the summary as JSON on stdout (no progress line).
         #[arg(long)]
         json: bool,
+        /// Multi-tenant mode: this many tenants (issuers) on one loopback
+        /// IdP, all served by one registry (one scheduler thread, a small
+        /// fetch pool); some rotate, one has an outage.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        tenants: Option<u64>,
     },
 }
 

@@ -25,6 +25,7 @@
 mod histogram;
 mod progress;
 mod report;
+pub(crate) mod tenants;
 mod workers;
 
 use std::sync::atomic::Ordering;

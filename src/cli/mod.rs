@@ -91,7 +91,16 @@ fn dispatch(command: Command) -> exit::Outcome {
             duration,
             threads,
             json,
+            tenants: None,
         } => demo::run(&demo::Settings::new(duration, threads, json)),
+        Command::Demo {
+            duration,
+            threads,
+            json,
+            tenants: Some(tenants),
+        } => demo::tenants::run(&demo::tenants::Settings::new(
+            duration, threads, tenants, json,
+        )),
     }
 }
 
