@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jwks_sync::testing::{jwks_json, Fault, KeyAlg, TestIdp, TestKey};
-use jwks_sync::{JwksCache, RefreshStrategy, Registry, Verifier};
+use jwks_sync::{IssuerVerifier, JwksCache, RefreshStrategy, Registry};
 use serde::de::IgnoredAny;
 use serde_json::{json, Value};
 
@@ -228,7 +228,7 @@ pub(crate) fn run(s: &Settings) -> Outcome {
         .map_err(|e| internal("registry settings", e.to_string()))?;
     let registered = Instant::now();
     let mut caches = Vec::with_capacity(s.tenants);
-    let mut verifiers = Vec::with_capacity(s.tenants);
+    let mut routes = IssuerVerifier::builder();
     for (i, t) in tenants.iter().enumerate() {
         let source = registry
             .source(idp.url(&t.path))
@@ -236,16 +236,15 @@ pub(crate) fn run(s: &Settings) -> Outcome {
         let cache = registry
             .register(format!("tenant-{i}"), source)
             .map_err(|e| internal("registering a tenant", e.to_string()))?;
-        verifiers.push(
-            cache
-                .verifier()
-                .issuer(format!("{}/tenants/{i}", idp.base_url()))
-                .audience(AUDIENCE)
-                .build()
-                .map_err(|e| internal("verifier settings", e.to_string()))?,
-        );
+        routes = routes.issuer(format!("{}/tenants/{i}", idp.base_url()), &cache, |v| {
+            v.audience(AUDIENCE)
+        });
         caches.push(cache);
     }
+    // One verifier for every tenant: a token goes to its `iss`'s key set.
+    let verifier = routes
+        .build()
+        .map_err(|e| internal("verifier settings", e.to_string()))?;
     for cache in &caches {
         cache
             .wait_ready(Duration::from_secs(30))
@@ -271,18 +270,18 @@ pub(crate) fn run(s: &Settings) -> Outcome {
         outage: (AtomicU64::new(NEVER), AtomicU64::new(NEVER)),
     });
     let tenants = Arc::new(tenants);
-    let verifiers = Arc::new(verifiers);
+    let verifier = Arc::new(verifier);
     let mut handles = Vec::with_capacity(s.threads);
     for id in 0..s.threads {
-        let (board, tenants, verifiers) = (
+        let (board, tenants, verifier) = (
             Arc::clone(&board),
             Arc::clone(&tenants),
-            Arc::clone(&verifiers),
+            Arc::clone(&verifier),
         );
         let wait = s.wait;
         let handle = std::thread::Builder::new()
             .name(format!("demo-verifier-{id}"))
-            .spawn(move || work(id, &board, &tenants, &verifiers, wait))
+            .spawn(move || work(id, &board, &tenants, &verifier, wait))
             .map_err(|e| internal("starting a verifier thread", e.to_string()))?;
         handles.push(handle);
     }
@@ -411,7 +410,7 @@ fn work(
     id: usize,
     board: &Board,
     tenants: &[Tenant],
-    verifiers: &[Verifier],
+    verifier: &IssuerVerifier,
     wait: Duration,
 ) -> Tally {
     let mut tally = Tally {
@@ -434,7 +433,7 @@ fn work(
         let k = board.signing[i].load(Ordering::Relaxed);
         let token = &tenants[i].tokens[k][(r >> 32) as usize % POOL];
         let started = Instant::now();
-        let result = verifiers[i].verify_or_wait::<IgnoredAny>(token, wait);
+        let result = verifier.verify_or_wait::<IgnoredAny>(token, wait);
         let done = Instant::now();
         if let Some(h) = &mut tally.latency {
             h.record(done - started);
