@@ -350,12 +350,12 @@ impl fmt::Debug for KeySet {
 /// The (kid, first key) pairs of `by_kid` in document order, so that the
 /// kid index lays its kids out as the document does (neighbours in the
 /// document are neighbours in memory).
-fn document_order(keys: &[Arc<Key>], by_kid: &KidMap) -> Vec<(Box<str>, Arc<Key>)> {
+fn document_order<'a>(keys: &'a [Arc<Key>], by_kid: &KidMap) -> Vec<(&'a str, Arc<Key>)> {
     keys.iter()
         .filter_map(|key| {
             let kid = key.kid()?;
             let first = by_kid.get(kid)?;
-            Arc::ptr_eq(first, key).then(|| (Box::from(kid), Arc::clone(key)))
+            Arc::ptr_eq(first, key).then(|| (kid, Arc::clone(key)))
         })
         .collect()
 }
