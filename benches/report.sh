@@ -7,7 +7,8 @@
 # (benches/lookup.rs, with its paired 1- vs 2-thread scaling), `verify/*`
 # and `refresh/*` (when those benches exist), then prints every ratio the
 # issue asks for as min / median / max over the runs, with the CPU model.
-# With valgrind installed it also prints callgrind instruction counts per
+# It also prints best-of-15 interleaved timings beside an unshared map (the
+# floor), and, with valgrind installed, callgrind instruction counts per
 # lookup (benches/instructions.rs): repeatable where timings are not.
 #
 # Knobs (environment): RUNS (3), WARM (1 s warm-up), MEASURE (2 s per
@@ -38,9 +39,17 @@ for run in $(seq 1 "$RUNS"); do
     done
 done
 
+nice cargo bench --all-features --bench instructions --no-run 2>"$out/build.txt" || cat "$out/build.txt" >&2
+exe=$(grep -o '(/[^)]*instructions-[^)]*)' "$out/build.txt" | tr -d '()' | tail -1)
+if [ -n "$exe" ]; then
+    # Best of 15 interleaved rounds per subject, with the unshared map as floor.
+    for run in $(seq 1 "$RUNS"); do
+        for n in 4 10000; do
+            nice "$exe" time "$n" | sed -n "s/^$n keys \(.*\): \([0-9.]*\) ns$/best $run $n \1\t\2/p" >>"$out/best.txt"
+        done
+    done
+fi
 if command -v valgrind >/dev/null; then
-    nice cargo bench --all-features --bench instructions --no-run 2>"$out/build.txt" || cat "$out/build.txt" >&2
-    exe=$(grep -o '(/[^)]*instructions-[^)]*)' "$out/build.txt" | tr -d '()' | tail -1)
     if [ -n "$exe" ]; then
         for subject in bare hit miss; do
             for n in 4 10000; do
@@ -129,6 +138,27 @@ print("|---|---|")
 for name in sorted({k for t, _ in runs_data for k in t}):
     values = [t[name] for t, _ in runs_data if name in t]
     print(f"| {name} | {statistics.median(values):.1f} |")
+
+best = os.path.join(out, "best.txt")
+if os.path.exists(best):
+    ns = {}
+    for line in open(best, encoding="utf-8"):
+        head, value = line.rstrip("\n").split("\t")
+        _, run, n, name = head.split(" ", 3)
+        ns.setdefault((int(n), name), {})[int(run)] = float(value)
+    print("\nBest of 15 interleaved rounds of 100,000 lookups (benches/instructions.rs `time N`), ratios min / median / max over runs:\n")
+    print("| ratio | min | median | max |")
+    print("|---|---|---|---|")
+    def best_row(label, a, b):
+        if a in ns and b in ns:
+            values = [ns[a][r] / ns[b][r] for r in ns[a] if r in ns[b]]
+            print(f"| {label} | {min(values):.2f} | {statistics.median(values):.2f} | {max(values):.2f} |")
+    for n in (4, 10000):
+        best_row(f"{n} keys: jwks-sync hit / bare ArcSwap + FxHashMap", (n, "jwks-sync hit"), (n, "bare ArcSwap + FxHashMap"))
+        best_row(f"{n} keys: plain unshared &FxHashMap / bare (the floor of any shared design)", (n, "plain &FxHashMap"), (n, "bare ArcSwap + FxHashMap"))
+        best_row(f"{n} keys: jwks-sync miss / hit", (n, "jwks-sync miss"), (n, "jwks-sync hit"))
+    best_row("jwks-sync hit: 10,000 keys / 4 keys", (10000, "jwks-sync hit"), (4, "jwks-sync hit"))
+    best_row("plain &FxHashMap: 10,000 keys / 4 keys", (10000, "plain &FxHashMap"), (4, "plain &FxHashMap"))
 
 cg = os.path.join(out, "callgrind.txt")
 if os.path.exists(cg):

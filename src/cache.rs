@@ -23,8 +23,17 @@ use crate::sync::{Arc, Ordering};
 /// ([`Registry::unregister`](crate::Registry::unregister) does).
 ///
 /// - **Reads** ([`with_key`](Self::with_key), [`get`](Self::get)) are
-///   lock-free and, in practice, wait-free: an atomic load of the published
-///   set, a hash lookup and a per-thread counter. They never touch the network.
+///   lock-free and, in practice, wait-free: each thread keeps its own
+///   snapshot of the published set and checks it with one plain atomic load
+///   (no locked instruction, no shared write, no allocation), then a hash
+///   lookup and a per-thread counter; only the first lookup after a refresh
+///   loads the new set. Unknown kids (a flood of them included) take the
+///   same path while no refresh may be asked for. They never touch the network.
+/// - **Memory of the snapshots**: a thread keeps at most one set per cache
+///   (16 slots per thread, shared by caches when there are more), so a set
+///   replaced by a refresh stays alive until every thread that looked it up
+///   looks the cache up again or exits; dropping a cache does not free the
+///   sets other threads cached until they reuse the slot or exit.
 /// - **What may block**, and for how long: [`wait_ready`](Self::wait_ready),
 ///   [`get_or_wait`](Self::get_or_wait) and
 ///   [`with_key_or_wait`](Self::with_key_or_wait) up to the timeout you pass

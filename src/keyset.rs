@@ -222,7 +222,7 @@ impl KeySet {
         }
         Ok(Self {
             generation,
-            by_kid: KidIndex::build(by_kid.into_iter().collect()),
+            by_kid: KidIndex::build(document_order(&keys, &by_kid)),
             keys,
             skipped,
             freshness: AtomicU8::new(Freshness::Fresh as u8),
@@ -343,6 +343,19 @@ impl fmt::Debug for KeySet {
             .field("skipped", &self.skipped)
             .finish()
     }
+}
+
+/// The (kid, first key) pairs of `by_kid` in document order, so that the
+/// kid index lays its kids out as the document does (neighbours in the
+/// document are neighbours in memory).
+fn document_order<'a>(keys: &'a [Arc<Key>], by_kid: &KidMap) -> Vec<(&'a str, Arc<Key>)> {
+    keys.iter()
+        .filter_map(|key| {
+            let kid = key.kid()?;
+            let first = by_kid.get(kid)?;
+            Arc::ptr_eq(first, key).then(|| (kid, Arc::clone(key)))
+        })
+        .collect()
 }
 
 /// Wraps the usable keys in `Arc`s, each linked to the next key under its

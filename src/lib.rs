@@ -77,6 +77,11 @@ pub mod testing;
 #[path = "fuzz_api.rs"]
 pub mod __fuzz;
 
+// The cached read path alone, for the loom models.
+#[cfg(jwks_sync_loom)]
+#[doc(hidden)]
+pub use local::loom_api as __loom;
+
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use builder::Builder;
 #[cfg(feature = "http")]

@@ -151,3 +151,38 @@ fn refill<R>(swap: &Swap<KeySet>, f: impl FnOnce(&KeySet) -> R) -> R {
     drop(old);
     f(&set)
 }
+
+/// The cached read path alone, for the loom models (`loom-tests`): one
+/// published slot, its publisher and its cached readers, without a
+/// refresher thread around them (which would multiply the interleavings
+/// loom must explore).
+#[cfg(jwks_sync_loom)]
+pub mod loom_api {
+    use super::{with_published, KeySet};
+    use crate::error::KeySetError;
+    use crate::keyset::SetLimits;
+    use crate::sync::{Arc, Swap};
+
+    /// A published key set, as a cache holds it.
+    pub struct Published(Swap<KeySet>);
+
+    impl Published {
+        /// Publishes `document` as generation 1.
+        pub fn new(document: &[u8]) -> Result<Self, KeySetError> {
+            let set = KeySet::parse(document, 1, SetLimits::DEFAULT)?;
+            Ok(Self(Swap::new(Arc::new(set))))
+        }
+        /// Publishes `document` as `generation`, as the refresher does
+        /// (store, then bump the sequence).
+        pub fn publish(&self, document: &[u8], generation: u64) -> Result<(), KeySetError> {
+            let set = KeySet::parse(document, generation, SetLimits::DEFAULT)?;
+            self.0.store(Arc::new(set));
+            Ok(())
+        }
+        /// Reads through this thread's cached snapshot: the generation of
+        /// the set seen and whether it has `kid`.
+        pub fn read(&self, kid: &str) -> (u64, bool) {
+            with_published(&self.0, |set| (set.generation(), set.get(kid).is_some()))
+        }
+    }
+}

@@ -156,3 +156,31 @@ fn refresh_now_waits_for_a_fetch_started_after_it() {
         assert!(fetches == 2 || fetches == 3, "{fetches}");
     });
 }
+
+#[test]
+fn cached_reader_never_goes_back_to_an_older_set() {
+    // The per-thread snapshot protocol alone (local.rs): a publisher thread
+    // stores set 2 and bumps the sequence while this thread, whose snapshot
+    // holds set 1, reads twice; once the publish is known to have happened
+    // (join), the next read must not serve the cached set 1.
+    loom::model(|| {
+        let published = loom::sync::Arc::new(
+            jwks_sync::__loom::Published::new(docs().one.as_bytes()).expect("valid"),
+        );
+        assert_eq!(published.read("k2"), (1, false), "snapshot of set 1");
+        let publisher = {
+            let published = loom::sync::Arc::clone(&published);
+            thread::spawn(move || published.publish(docs().two.as_bytes(), 2))
+        };
+        let first = published.read("k2");
+        let second = published.read("k2");
+        // Each read sees one whole set (its generation and keys agree) ...
+        for (generation, has_k2) in [first, second] {
+            assert_eq!(has_k2, generation == 2, "{first:?} {second:?}");
+        }
+        // ... and never an older one after a newer.
+        assert!(second.0 >= first.0, "{first:?} then {second:?}");
+        publisher.join().expect("publisher").expect("valid");
+        assert_eq!(published.read("k2"), (2, true), "stale snapshot served");
+    });
+}

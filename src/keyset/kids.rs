@@ -57,7 +57,7 @@ impl KidIndex {
     /// Indexes `pairs` (kids distinct; a repeated kid keeps its first key).
     /// A kid of 4 GiB or more is not indexed (no document that large is
     /// ever accepted).
-    pub(crate) fn build(pairs: Vec<(Box<str>, Arc<Key>)>) -> Self {
+    pub(crate) fn build(pairs: Vec<(&str, Arc<Key>)>) -> Self {
         let n = pairs.len();
         let len = (n + n / 2 + 1).next_power_of_two();
         let mut table: Box<[Entry]> = (0..len).map(|_| Entry::EMPTY).collect();
@@ -67,7 +67,7 @@ impl KidIndex {
             let Ok(kid_len) = u32::try_from(kid.len()) else {
                 continue;
             };
-            let (mut i, tag) = place(&kid, mask);
+            let (mut i, tag) = place(kid, mask);
             while table[i].key.is_some() {
                 let e = &table[i];
                 if e.tag == tag
