@@ -4,6 +4,9 @@
 //! - `single_cache`: `JwksCache::with_key` on a cache of its own;
 //! - `kept_handle/{n}`: `with_key` on the handle `register` returned (what
 //!   a service that keeps its tenants' handles does per token);
+//! - `kept_handles_in_turn/{n}`: the same, the `n` handles taken in turn
+//!   (each lookup touches another source's set: the memory cost of many
+//!   tenants, whatever the routing);
 //! - `get_then_with_key/{n}`: `Registry::get(name)` then `with_key`, the
 //!   names taken in turn (what a service routing by name does per token);
 //! - `with_source/{n}`: the same through `Registry::with_source`, which
@@ -62,6 +65,15 @@ fn lookup(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("kept_handle", n), &n, |b, _| {
             b.iter(|| {
                 kept.with_key(black_box("k1"), |k| {
+                    black_box(k);
+                })
+            })
+        });
+        let mut turn = 0usize;
+        group.bench_with_input(BenchmarkId::new("kept_handles_in_turn", n), &n, |b, _| {
+            b.iter(|| {
+                turn = (turn + 1) % handles.len();
+                handles[turn].1.with_key(black_box("k1"), |k| {
                     black_box(k);
                 })
             })
