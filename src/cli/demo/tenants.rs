@@ -83,7 +83,7 @@ impl Settings {
 
     /// Whether tenant `i` rotates its key at 40 %.
     fn rotates(&self, i: usize) -> bool {
-        i % ROTATE_EVERY == 0
+        i.is_multiple_of(ROTATE_EVERY)
     }
 
     /// Whether tenant `i` has the outage.
