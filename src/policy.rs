@@ -218,6 +218,11 @@ impl Policy {
                 self.due_at = Some(self.due_at.map_or(due, |d| d.min(due)));
             }
         }
+        // A "due" ring from a reader that saw the set before the last
+        // refresh replaced it asks for nothing: the set in service is not due.
+        if self.due_at.is_none() {
+            self.due_demanded = false;
+        }
         let has_set = self.t0.is_some();
         let allowed_at = self
             .last_fetch_start

@@ -479,3 +479,30 @@ fn a_miss_may_next_fetch_when_the_cooldown_or_the_backoff_ends() {
         "no set yet"
     );
 }
+
+#[test]
+fn a_late_due_ring_for_a_replaced_set_fetches_nothing() {
+    // Background off: a reader that loaded the due set just before the
+    // refresh published its successor rings "due" after that refresh.
+    let t0 = Instant::now();
+    let mut c = cfg();
+    c.background = None;
+    c.strategy = RefreshStrategy::Time;
+    let mut p = loaded(c, t0);
+    let due = Demands {
+        due: true,
+        ..Demands::default()
+    };
+    p.on_demands(t0 + 100 * SEC, due);
+    assert_eq!(p.poll(t0 + 100 * SEC).fetch, Some(RefreshCause::Due));
+    p.on_fetch_start(t0 + 100 * SEC);
+    p.on_fetch_done(t0 + 101 * SEC, Outcome::Success { max_age: None });
+    // The late ring, then every later round until the new set is due.
+    p.on_demands(t0 + 101 * SEC, due);
+    for t in [101, 111, 150, 200] {
+        let plan = p.poll(t0 + t * SEC);
+        assert_eq!(plan.fetch, None, "at +{t} s");
+        assert_eq!(plan.freshness, Some(Freshness::Fresh), "at +{t} s");
+    }
+    assert_eq!(p.poll(t0 + 201 * SEC).freshness, Some(Freshness::Due));
+}
