@@ -3,9 +3,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::builder::Builder;
 use crate::error::Error;
-use crate::fetch::Fetch;
 use crate::jwk::Key;
 use crate::keyset::{Freshness, KeySet};
 use crate::shared::{Rounds, Shared, DUE, MANUAL, MISS, USAGE};
@@ -17,7 +15,7 @@ use crate::sync::{Arc, Ordering};
 ///
 /// Cloning is cheap and every clone shares the same keys and thread; when the
 /// last clone is dropped the refresher is stopped and joined. A cache built
-/// on its own ([`Builder::build`]) is a registry of one source: one thread.
+/// on its own ([`Builder::build`](crate::Builder::build)) is a registry of one source: one thread.
 /// A handle from a [`Registry`](crate::Registry) shares the registry's
 /// scheduler instead: dropping it stops nothing
 /// ([`Registry::unregister`](crate::Registry::unregister) does).
@@ -59,64 +57,6 @@ pub struct JwksCache {
 }
 
 impl JwksCache {
-    /// Starts configuring a cache over a custom source.
-    ///
-    /// ```
-    /// # use jwks_sync::{JwksCache, FileFetcher};
-    /// # use std::time::Duration;
-    /// # let dir = std::env::temp_dir().join(format!("jwks-doc-{}", std::process::id()));
-    /// # std::fs::create_dir_all(&dir).unwrap();
-    /// # let path = dir.join("jwks.json");
-    /// # let key = jwks_sync::testing::TestKey::generate(jwks_sync::testing::KeyAlg::Es256, "k1").unwrap();
-    /// # std::fs::write(&path, jwks_sync::testing::jwks_json(&[&key])).unwrap();
-    /// let cache = JwksCache::from_fetcher(FileFetcher::new(&path)).build()?;
-    /// cache.wait_ready(Duration::from_secs(5))?;
-    /// assert!(cache.get("k1").is_ok());
-    /// # Ok::<(), jwks_sync::Error>(())
-    /// ```
-    pub fn from_fetcher(fetcher: impl Fetch) -> Builder {
-        Builder::new(Box::new(fetcher))
-    }
-
-    /// Starts configuring a cache over the JWKS document at an HTTPS `url`.
-    ///
-    /// Every HTTP default (timeouts, redirects, trust, proxies, byte cap,
-    /// cache headers) is a setter on the [`Builder`]; the URL is checked in
-    /// [`Builder::build`]. Requests carry no token data, and a token's
-    /// `jku`/`x5u` header never changes where keys come from.
-    ///
-    /// ```no_run
-    /// # use jwks_sync::JwksCache;
-    /// # use std::time::Duration;
-    /// let cache = JwksCache::builder("https://login.example.com/.well-known/jwks.json")
-    ///     .timeout(Duration::from_secs(5))
-    ///     .build()?;
-    /// cache.wait_ready(Duration::from_secs(10))?;
-    /// # Ok::<(), jwks_sync::Error>(())
-    /// ```
-    #[cfg(feature = "http")]
-    pub fn builder(url: impl Into<String>) -> Builder {
-        Builder::from_source(crate::builder::Source::Url(url.into()))
-    }
-
-    /// Starts configuring a cache whose key set URL comes from OpenID
-    /// Connect discovery: `{issuer}/.well-known/openid-configuration` must
-    /// name exactly this `issuer`, and its `jwks_uri` must be https on the
-    /// issuer's origin (see [`Builder::allow_cross_origin_jwks_uri`]).
-    /// Discovery runs again when the key set URL starts answering 404.
-    ///
-    /// ```no_run
-    /// # use jwks_sync::JwksCache;
-    /// # use std::time::Duration;
-    /// let cache = JwksCache::from_issuer("https://login.example.com").build()?;
-    /// cache.wait_ready(Duration::from_secs(10))?;
-    /// # Ok::<(), jwks_sync::Error>(())
-    /// ```
-    #[cfg(feature = "http")]
-    pub fn from_issuer(issuer: impl Into<String>) -> Builder {
-        Builder::from_source(crate::builder::Source::Issuer(issuer.into()))
-    }
-
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
     }

@@ -4,7 +4,7 @@
 //! what to do: fetch or not and why, how fresh the published set is, whether
 //! an unknown kid may ask for a refresh, when usage should ring, and when to
 //! wake up next. It never reads a clock, sleeps, or touches shared memory;
-//! `refresher.rs` applies its answers. The rules are the ones in DESIGN.md:
+//! `source.rs` applies its answers. The rules are the ones in DESIGN.md:
 //!
 //! | rule | where |
 //! |---|---|
@@ -210,34 +210,85 @@ impl Policy {
         }
     }
 
-    /// Decides what to do at `now`.
+    /// Decides what to do at `now`, in five named steps:
+    ///
+    /// | step | decides | from |
+    /// |---|---|---|
+    /// | [`mark_due`](Self::mark_due) | whether the set in service is due (time arm); drops a stale "due" ring | `t0`, lifetime, `due_at` |
+    /// | [`gates`](Self::gates) | when usage/due triggers, unknown kids and retries may next fetch | last fetch start, `retry_at` |
+    /// | [`choose_fetch`](Self::choose_fetch) | fetch now, and why: manual, initial/retry, scheduled, due, usage, unknown kid (in that order) | pending demands, gates |
+    /// | [`freshness`](Self::freshness) | what readers may do with the set: fresh, due (ask and wait), stale, expired | `due_at`, failures, the fetch decision |
+    /// | [`wake_at`](Self::wake_at) | the earliest instant at which another step would decide differently | every deadline above |
     pub(crate) fn poll(&mut self, now: Instant) -> Plan {
+        self.mark_due(now);
+        let gates = self.gates(now);
+        let fetch = self.choose_fetch(now, &gates);
+        let freshness = self.freshness(now, fetch.is_some());
+        let has_set = self.t0.is_some();
+        let miss_gate_open =
+            has_set && self.failures == 0 && !self.miss_pending && gates.miss_passed;
+        let miss_fetch_at = match (has_set, self.failures) {
+            (false, _) => None,
+            (true, 0) => Some(gates.miss_at.map_or(now, |g| g.max(now))),
+            (true, _) => Some(self.retry_at.map_or(now, |r| r.max(now))),
+        };
+        let usage_arm = match (has_set && self.cfg.strategy.by_usage(), self.usage_stage) {
+            (true, UsageStage::Early) => Some(self.background_share(self.cfg.usage_threshold)),
+            (true, UsageStage::Due) => Some(self.cfg.usage_threshold),
+            _ => None,
+        };
+        let wake_at = match fetch {
+            Some(_) => None,
+            None => self.wake_at(now, &gates, miss_gate_open, freshness),
+        };
+        Plan {
+            fetch,
+            freshness,
+            miss_gate_open,
+            usage_arm,
+            wake_at,
+            miss_fetch_at,
+        }
+    }
+
+    /// Step 1: the time arm marks the set due at `t0 + L`. A "due" ring
+    /// from a reader that saw the set before the last refresh replaced it
+    /// asks for nothing: the set in service is not due.
+    fn mark_due(&mut self, now: Instant) {
         if let (Some(t0), true) = (self.t0, self.cfg.strategy.by_time()) {
             let due = after(t0, self.lifetime);
             if now >= due {
                 self.due_at = Some(self.due_at.map_or(due, |d| d.min(due)));
             }
         }
-        // A "due" ring from a reader that saw the set before the last
-        // refresh replaced it asks for nothing: the set in service is not due.
         if self.due_at.is_none() {
             self.due_demanded = false;
         }
-        let has_set = self.t0.is_some();
+    }
+
+    /// Step 2: when each kind of trigger may next start a fetch.
+    fn gates(&self, now: Instant) -> Gates {
         let allowed_at = self
             .last_fetch_start
             .map(|s| after(s, self.cfg.min_refresh_interval));
-        let allowed = allowed_at.is_none_or(|a| now >= a);
-        let gate_at = self
+        let miss_at = self
             .last_fetch_start
             .map(|s| after(s, self.cfg.unknown_kid_cooldown));
-        let gate_passed = gate_at.is_none_or(|g| now >= g);
-        let retry_due = self.retry_at.is_none_or(|r| now >= r);
+        Gates {
+            allowed_at,
+            allowed: allowed_at.is_none_or(|a| now >= a),
+            miss_at,
+            miss_passed: miss_at.is_none_or(|g| now >= g),
+            retry_due: self.retry_at.is_none_or(|r| now >= r),
+        }
+    }
 
-        let fetch = if self.manual_pending {
+    /// Step 3: whether to fetch now, and the cause reported for it.
+    fn choose_fetch(&self, now: Instant, g: &Gates) -> Option<RefreshCause> {
+        if self.manual_pending {
             Some(RefreshCause::Manual)
-        } else if !has_set || self.failures > 0 {
-            match (retry_due, self.failures) {
+        } else if self.t0.is_none() || self.failures > 0 {
+            match (g.retry_due, self.failures) {
                 (true, 0) => Some(RefreshCause::Initial),
                 (true, _) => Some(RefreshCause::Retry),
                 (false, _) => None,
@@ -246,81 +297,68 @@ impl Policy {
             // Time triggers are bounded by the lifetime itself (>= min_ttl);
             // only usage-driven ones need `min_refresh_interval`.
             Some(RefreshCause::Scheduled)
-        } else if self.due_demanded && allowed {
+        } else if self.due_demanded && g.allowed {
             Some(RefreshCause::Due)
-        } else if self.usage_pending && allowed {
+        } else if self.usage_pending && g.allowed {
             Some(RefreshCause::Usage)
-        } else if self.miss_pending && gate_passed {
+        } else if self.miss_pending && g.miss_passed {
             Some(RefreshCause::UnknownKid)
         } else {
             None
-        };
+        }
+    }
 
-        let freshness = has_set.then(|| match self.due_at {
+    /// Step 4: what readers may do with the set in service (`None`: no set).
+    fn freshness(&self, now: Instant, fetching: bool) -> Option<Freshness> {
+        let lazy = self.cfg.background.is_none() && self.failures == 0;
+        self.t0.is_some().then(|| match self.due_at {
             None => Freshness::Fresh,
-            Some(_) if self.cfg.background.is_none() && self.failures == 0 && fetch.is_some() => {
-                // The fetch for a due set starts now: keep readers waiting for it.
-                Freshness::Due
-            }
-            Some(_)
-                if self.cfg.background.is_none() && self.failures == 0 && !self.due_demanded =>
-            {
-                Freshness::Due
-            }
+            // The fetch for a due set starts now: keep readers waiting for it.
+            Some(_) if lazy && fetching => Freshness::Due,
+            Some(_) if lazy && !self.due_demanded => Freshness::Due,
             Some(d) if now >= after(d, self.cfg.stale_while_error) => Freshness::Expired,
             Some(_) => Freshness::Stale,
-        });
+        })
+    }
 
-        let miss_gate_open = has_set && self.failures == 0 && !self.miss_pending && gate_passed;
-        let miss_fetch_at = match (has_set, self.failures) {
-            (false, _) => None,
-            (true, 0) => Some(gate_at.map_or(now, |g| g.max(now))),
-            (true, _) => Some(self.retry_at.map_or(now, |r| r.max(now))),
-        };
-
-        let usage_arm = match (has_set && self.cfg.strategy.by_usage(), self.usage_stage) {
-            (true, UsageStage::Early) => Some(self.background_share(self.cfg.usage_threshold)),
-            (true, UsageStage::Due) => Some(self.cfg.usage_threshold),
-            _ => None,
-        };
-
+    /// Step 5 (no fetch now): the earliest instant at which a step above
+    /// would decide differently, so the refresher sleeps until then.
+    fn wake_at(
+        &self,
+        now: Instant,
+        g: &Gates,
+        miss_gate_open: bool,
+        freshness: Option<Freshness>,
+    ) -> Option<Instant> {
+        let has_set = self.t0.is_some();
         let mut wake = WakeAt {
             now,
             earliest: None,
         };
-        if fetch.is_none() {
-            if !has_set || self.failures > 0 {
-                wake.at(self.retry_at);
-            } else {
-                wake.at(self.background_at);
-                if self.due_demanded || self.usage_pending {
-                    wake.at(allowed_at);
-                }
-                if self.miss_pending {
-                    wake.at(gate_at);
-                }
+        if !has_set || self.failures > 0 {
+            wake.at(self.retry_at);
+        } else {
+            wake.at(self.background_at);
+            if self.due_demanded || self.usage_pending {
+                wake.at(g.allowed_at);
             }
-            if has_set && !miss_gate_open && self.failures == 0 {
-                wake.at(gate_at);
-            }
-            match (self.t0, self.due_at) {
-                (Some(t0), None) if self.cfg.strategy.by_time() => {
-                    wake.at(Some(after(t0, self.lifetime)))
-                }
-                (_, Some(d)) if freshness != Some(Freshness::Expired) => {
-                    wake.at(Some(after(d, self.cfg.stale_while_error)))
-                }
-                _ => {}
+            if self.miss_pending {
+                wake.at(g.miss_at);
             }
         }
-        Plan {
-            fetch,
-            freshness,
-            miss_gate_open,
-            usage_arm,
-            wake_at: wake.earliest,
-            miss_fetch_at,
+        if has_set && !miss_gate_open && self.failures == 0 {
+            wake.at(g.miss_at);
         }
+        match (self.t0, self.due_at) {
+            (Some(t0), None) if self.cfg.strategy.by_time() => {
+                wake.at(Some(after(t0, self.lifetime)))
+            }
+            (_, Some(d)) if freshness != Some(Freshness::Expired) => {
+                wake.at(Some(after(d, self.cfg.stale_while_error)))
+            }
+            _ => {}
+        }
+        wake.earliest
     }
 
     /// A fetch starts: every pending demand is served by it.
@@ -472,6 +510,18 @@ pub(crate) fn after(t: Instant, d: Duration) -> Instant {
 }
 
 /// The earliest of several optional instants still in the future.
+/// When each kind of trigger may next start a fetch (step 2 of `poll`).
+struct Gates {
+    /// Usage and due triggers: `min_refresh_interval` after the last start.
+    allowed_at: Option<Instant>,
+    allowed: bool,
+    /// Unknown kids: `unknown_kid_cooldown` after the last start.
+    miss_at: Option<Instant>,
+    miss_passed: bool,
+    /// The backoff's retry instant has come (or there is none).
+    retry_due: bool,
+}
+
 struct WakeAt {
     now: Instant,
     earliest: Option<Instant>,
